@@ -185,3 +185,20 @@ def sample_portfolio(portfolio_id: str) -> Portfolio:
     from engine.market_data import load_sample_portfolio
 
     return load_sample_portfolio(portfolio_id)
+
+
+def multi_agent_blueprint() -> dict[str, Any]:
+    """The seed's ``/api/multi-agent-blueprint``, generated from the declared pipeline and controls."""
+    from engine.pipeline.definition import blueprint
+
+    return blueprint()
+
+
+def check_controls(portfolio: Portfolio, proposal: RebalanceResult, policy: Any = None,
+                   post_trade_risk: RiskMetrics | None = None) -> Any:
+    """Run the supervisor's pre-trade controls on a proposal (``policy``: a ControlPolicy or dict)."""
+    from engine.governance.controls import ControlContext, run_controls
+    from engine.schemas.governance import ControlPolicy
+
+    control_policy = validate(ControlPolicy, policy or {})
+    return run_controls(ControlContext(portfolio, proposal, control_policy, post_trade_risk))

@@ -1,0 +1,1 @@
+"""Governance: pre-trade controls (and, as they land, TCA, model registry and audit)."""

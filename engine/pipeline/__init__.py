@@ -1,0 +1,1 @@
+"""The governed agent pipeline: Supervisor → Data → Forecast → Risk → Optimizer → Execution → Supervisor approval."""
