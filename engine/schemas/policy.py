@@ -65,7 +65,11 @@ MonteCarloMethod = Literal["gaussian", "bootstrap", "block_bootstrap"]
 class MonteCarloSettings(StrictModel):
     method: MonteCarloMethod = "bootstrap"
     paths: Annotated[int, Field(ge=100, le=200_000)] = 10_000
-    horizon: Annotated[int, Field(ge=1, le=2_520)] = Field(default=252, description="Steps (periods) simulated.")
+    horizon: Annotated[int, Field(ge=1, le=2_520)] | None = Field(
+        default=None,
+        description="Steps simulated, in periods of the history (daily: 252 = one year). "
+        "Unset: one year of periods (252 daily, 12 monthly).",
+    )
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 42
     mean_block_length: Annotated[float, Field(ge=1.0, le=1_000.0)] = Field(
         default=10.0, description="Mean block length of the stationary bootstrap."
@@ -77,6 +81,6 @@ class MonteCarloSettings(StrictModel):
 
     @model_validator(mode="after")
     def _work_is_bounded(self) -> MonteCarloSettings:
-        if self.paths * self.horizon > 100_000_000:
+        if self.horizon is not None and self.paths * self.horizon > 100_000_000:
             raise ValueError("paths × horizon must not exceed 100,000,000")
         return self

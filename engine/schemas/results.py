@@ -23,7 +23,7 @@ class TradeLine(ResultModel):
     current_value: float
     current_weight: float
     target_weight: float
-    drift: float = Field(description="current_weight - target_weight")
+    drift: float = Field(description="current_weight - target_weight (the effective target when a cash reserve applies)")
     band_low: float
     band_high: float
     in_band: bool
@@ -37,6 +37,9 @@ class TradeLine(ResultModel):
     post_trade_weight: float
     post_trade_drift: float
     reason: str = Field(description="Why this action, in words an advisor reads.")
+    effective_target_weight: float | None = Field(
+        default=None, description="Target as a fraction of total value: target_weight × (value − cash reserve) / value."
+    )
 
 
 class RebalanceTotals(ResultModel):
