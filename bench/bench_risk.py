@@ -45,7 +45,7 @@ def empyrical_all(R: pd.DataFrame, b: pd.Series):
         "sortino": ep.sortino_ratio(X, required_return=rf_p, annualization=P),
         "max_drawdown": ep.max_drawdown(X),
         "beta": ep.beta(X, bb),
-        "information_ratio": ep.excess_sharpe(X, bb) * np.sqrt(P),
+        "information_ratio": ep.excess_sharpe(X, bb[:, None]) * np.sqrt(P),
     }
     out["var_95"] = np.array([ep.value_at_risk(X[:, j], 0.05) for j in range(N)])
     out["cvar_95"] = np.array([ep.conditional_value_at_risk(X[:, j], 0.05) for j in range(N)])

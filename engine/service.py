@@ -82,9 +82,15 @@ def rebalance_report(data: RebalanceRequest | SeedRebalanceRequest | Mapping[str
     warnings = list(result.warnings)
     risk: RiskComparison | None = None
     stress: StressSummary | None = None
+    settings = request.risk
+    investable = request.portfolio.total_value + request.policy.cash_flow
+    if request.policy.cash_reserve > 0 and investable > 0 and settings.target_cash_weight == 0:
+        # The reserve is part of the policy portfolio: the "targets" benchmark holds it as cash.
+        settings = settings.model_copy(update={"target_cash_weight": min(request.policy.cash_reserve / investable,
+                                                                          0.999999)})
     risk_request = RiskRequest(
         portfolio=request.portfolio,
-        settings=request.risk,
+        settings=settings,
         post_trade_weights=result.post_trade_weights,
         history=request.history,
     )

@@ -57,6 +57,11 @@ class RiskSettings(StrictModel):
     lookback_years: Annotated[float, Field(gt=0.0, le=200.0)] | None = Field(
         default=None, description="Use only this many years before the end of the common window."
     )
+    target_cash_weight: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        default=0.0,
+        description="Share of the policy portfolio held as cash (a cash reserve): the 'targets' benchmark "
+        "holds target_weight × (1 − this) in each holding and this share in cash.",
+    )
 
 
 MonteCarloMethod = Literal["gaussian", "bootstrap", "block_bootstrap"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from engine.schemas.base import StrictModel
 
@@ -53,11 +53,25 @@ DATA_CLASS_MAP: dict[str, tuple[str, str]] = {
 }
 
 MAX_HOLDINGS = 5_000
+#: Bounds that keep every product and sum finite and meaningful in float64 arithmetic
+#: (a price of 5e-324 is "positive" but makes value / price overflow).
+MIN_PRICE, MAX_PRICE = 1e-9, 1e12
+MAX_QUANTITY = 1e15
+MAX_MONEY = 1e15
 MAX_HISTORY_POINTS = 100_000
 TARGET_SUM_TOLERANCE = 1e-6
 
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]
+
+
+def _not_vanishing(price: float) -> float:
+    if price < MIN_PRICE:
+        raise ValueError(f"price {price:g} is too small to trade; prices must be at least {MIN_PRICE:g}")
+    return price
+
+
+Price = Annotated[float, Field(gt=0.0, le=MAX_PRICE), AfterValidator(_not_vanishing)]
 Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/ \-]*$")]
 
 
@@ -71,10 +85,10 @@ class Holding(StrictModel):
     exposure: Exposure | None = Field(
         default=None, description="Economic exposure; defaults from asset_class (an ETF is equity unless set)."
     )
-    quantity: NonNegative
-    price: Annotated[float, Field(gt=0.0)]
+    quantity: Annotated[float, Field(ge=0.0, le=MAX_QUANTITY)]
+    price: Price
     target_weight: Weight
-    trade_unit: Annotated[float, Field(gt=0.0)] | None = Field(
+    trade_unit: Annotated[float, Field(ge=1e-12, le=1e9)] | None = Field(
         default=None, description="Smallest tradable quantity; defaults per asset class."
     )
     proxy: Symbol | None = Field(

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from engine.schemas.base import StrictModel
 from engine.schemas.policy import MonteCarloSettings, RebalancePolicy, RiskSettings
-from engine.schemas.portfolio import MAX_HISTORY_POINTS, AssetClass, Portfolio, Symbol
+from engine.schemas.portfolio import MAX_HISTORY_POINTS, AssetClass, Portfolio, Price, Symbol
 
 FiniteReturn = Annotated[float, Field(gt=-1.0, le=100.0)]
 """A simple periodic return: above -100 % (a price cannot go below zero) and finite."""
@@ -51,7 +51,7 @@ class SeedAsset(StrictModel):
     target_weight: Annotated[float, Field(ge=0.0, le=1.0)]
     current_weight: Annotated[float, Field(ge=0.0, le=1.0)]
     market_return: FiniteReturn = 0.0
-    price: Annotated[float, Field(gt=0.0)]
+    price: Price
     historical_returns: list[FiniteReturn] = Field(default_factory=list)
     asset_class: AssetClass | None = Field(
         default=None, description="Extension: the kind of holding; inferred from the name when absent."
@@ -84,6 +84,8 @@ class SeedRebalanceRequest(StrictModel):
             total = sum(getattr(a, field) for a in assets)
             if total > 1.0 + 1e-6:
                 raise ValueError(f"{field}s sum to {total:.6f}; they must not exceed 1")
+        if sum(a.target_weight for a in assets) <= 1e-9:
+            raise ValueError("every target_weight is 0; at least one asset needs a target above 0")
         n = sum(len(a.historical_returns) for a in assets)
         if n > MAX_HISTORY_POINTS:
             raise ValueError(f"{n:,} history points; at most {MAX_HISTORY_POINTS:,} are accepted")

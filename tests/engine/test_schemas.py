@@ -41,6 +41,8 @@ def test_good_portfolio_values_and_defaults() -> None:
     [
         (lambda d: d["holdings"][0].update(quantity=-1), ["holdings", 0, "quantity"], "greater_than_equal"),
         (lambda d: d["holdings"][0].update(price=-5.0), ["holdings", 0, "price"], "greater_than"),
+        (lambda d: d["holdings"][0].update(price=5e-324), ["holdings", 0, "price"], "value_error"),
+        (lambda d: d["holdings"][0].update(quantity=1e300), ["holdings", 0, "quantity"], "less_than_equal"),
         (lambda d: d["holdings"][0].update(price=float("nan")), ["holdings", 0, "price"], "finite_number"),
         (lambda d: d["holdings"][0].update(price=float("inf")), ["holdings", 0, "price"], "finite_number"),
         (lambda d: d["holdings"][0].update(target_weight=1.5), ["holdings", 0, "target_weight"], "less_than_equal"),

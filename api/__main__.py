@@ -1,0 +1,61 @@
+"""``rebalancer-api`` / ``python -m api``: serve the API on 127.0.0.1 until Ctrl+C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+DEFAULT_PORT = 8765
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rebalancer-api", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--token", default=None,
+                        help="bearer token to require (default: $REBALANCER_API_TOKEN, else a random one)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (anyone who can reach it and has the token can use it)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server in the foreground; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    from api.server import EmbeddedServer
+
+    try:
+        server = EmbeddedServer(host=args.host, port=args.port, token=args.token, allow_remote=args.allow_remote)
+        server.start()
+    except (ValueError, OSError) as exc:
+        print(f"rebalancer-api: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    print(f"Smart Portfolio Rebalancer API listening on {server.url}", flush=True)
+    print(f"Token: {server.token}", flush=True)
+    print(f"Try: curl -H 'Authorization: Bearer {server.token}' {server.url}/api/scenarios", flush=True)
+    try:
+        # wait() with a timeout, so Ctrl+C (KeyboardInterrupt) is delivered promptly.
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
