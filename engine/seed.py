@@ -34,9 +34,10 @@ from engine.schemas import (
     RebalancePolicy,
     RebalanceRequest,
     SeedRebalanceRequest,
+    TradeLine,
 )
 
-__all__ = ["infer_asset_class", "seed_to_request"]
+__all__ = ["infer_asset_class", "restate_seed_targets", "seed_to_request"]
 
 _REMAINDER_EPS = 1e-9
 
@@ -115,3 +116,10 @@ def seed_to_request(req: SeedRebalanceRequest) -> RebalanceRequest:
         monte_carlo=MonteCarloSettings(seed=req.seed),
         history=history,
     )
+
+
+def restate_seed_targets(trades: list[TradeLine]) -> list[TradeLine]:
+    """Trade lines with ``target_weight`` in the seed's own terms (a fraction of the whole
+    portfolio, as the caller sent it) rather than of the investable value the engine uses."""
+    return [t.model_copy(update={"target_weight": t.effective_target_weight})
+            if t.effective_target_weight is not None else t for t in trades]

@@ -76,9 +76,14 @@ def rebalance_report(data: RebalanceRequest | SeedRebalanceRequest | Mapping[str
                      *, cancel: Cancel | None = None) -> RebalanceReport:
     """Trades, risk before and after them, and the seed's stress summary (``POST /api/rebalance``)."""
     from engine.rebalance import rebalance as _rebalance
+    from engine.seed import restate_seed_targets
 
+    seed_form = isinstance(data, SeedRebalanceRequest) or (
+        isinstance(data, Mapping) and "assets" in data and "portfolio" not in data)
     request = parse_rebalance_request(data)
     result = _rebalance(request.portfolio, request.policy)
+    if seed_form:
+        result = result.model_copy(update={"trades": restate_seed_targets(result.trades)})
     warnings = list(result.warnings)
     risk: RiskComparison | None = None
     stress: StressSummary | None = None

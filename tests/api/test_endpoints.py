@@ -27,7 +27,7 @@ def test_seed_example_verbatim(client: FlaskClient) -> None:
     """The seed's unallocated weight is cash: 76 % uninvested now, an 80 % reserve in the targets."""
     body = _ok(post_json(client, "/api/rebalance", SEED_REBALANCE))
     (etf,) = body["trades"]
-    assert etf["symbol"] == "ETF" and etf["effective_target_weight"] == pytest.approx(0.2)
+    assert etf["symbol"] == "ETF" and etf["target_weight"] == etf["effective_target_weight"] == pytest.approx(0.2)
     # current_weight is drifted by market_return and renormalised with the cash: 0.24·1.022 / (0.24·1.022 + 0.76)
     assert etf["current_weight"] == pytest.approx(0.24528 / 1.00528, abs=1e-12)
     assert etf["current_value"] == pytest.approx(100_000 * 0.24528 / 1.00528)  # 24,399.17

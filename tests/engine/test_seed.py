@@ -120,3 +120,9 @@ def test_the_seed_benchmark_is_the_targets_with_their_cash() -> None:
     assert report.risk.before.beta == pytest.approx(ETF_WEIGHT / 0.2, rel=1e-9)
     after_etf = report.post_trade_weights["ETF"]
     assert report.risk.after.beta == pytest.approx(after_etf / 0.2, rel=1e-9)
+
+
+def test_the_seed_report_states_targets_as_the_caller_sent_them() -> None:
+    (etf,) = service.rebalance_report(SEED).trades
+    assert etf.target_weight == pytest.approx(0.2)
+    assert etf.drift == pytest.approx(etf.current_weight - 0.2)
