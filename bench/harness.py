@@ -90,7 +90,7 @@ def render(rows: list[Row]) -> str:
     """A Markdown table of medians, ratios and targets."""
     out = ["| group | case | median | vs | ratio (them / us) | target | met |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ratio = f"{r.ratio:.1f}×" if r.ratio is not None else ""
+        ratio = f"{r.ratio:.3g}×" if r.ratio is not None else ""
         met = {True: "yes", False: "**no**", None: ""}[r.met]
         value = r.note if r.note and r.median_s == 0 else fmt_time(r.median_s)
         out.append(f"| {r.group} | {r.case} | {value} | {r.baseline or ''} | {ratio} | {r.target} | {met} |")
