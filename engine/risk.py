@@ -163,8 +163,9 @@ def _k_tail(X: np.ndarray, work: np.ndarray | None = None) -> tuple[np.ndarray, 
         XT = work
     XT.partition(j, axis=1)
     tail = np.sort(XT[:, : j + 1], axis=1)
-    var = -(tail[:, lo] + (q - lo) * (tail[:, hi] - tail[:, lo]))
-    cvar = -(tail[:, :m].sum(axis=1) + (k - m) * tail[:, m]) / k
+    # 0.0 - x, not -x: a zero loss is +0.0, never the -0.0 that JSON would show.
+    var = 0.0 - (tail[:, lo] + (q - lo) * (tail[:, hi] - tail[:, lo]))
+    cvar = 0.0 - (tail[:, :m].sum(axis=1) + (k - m) * tail[:, m]) / k
     return var, cvar
 
 

@@ -25,6 +25,7 @@ import re
 
 import numpy as np
 
+from engine.errors import InvalidRequest
 from engine.schemas import (
     AssetHistory,
     Band,
@@ -36,6 +37,7 @@ from engine.schemas import (
     SeedRebalanceRequest,
     TradeLine,
 )
+from engine.schemas.portfolio import MAX_QUANTITY
 
 __all__ = ["infer_asset_class", "restate_seed_targets", "seed_to_request"]
 
@@ -86,6 +88,7 @@ def _portfolio(req: SeedRebalanceRequest) -> tuple[Portfolio, float]:
     """The seed's assets as holdings, its unallocated weight as cash, and the cash reserve."""
     drifted, cash_weight = _drifted_weights(req)
     value = req.portfolio_value
+    _check_quantities(req, drifted)
     target_sum = sum(a.target_weight for a in req.assets)
     holdings = [
         Holding(symbol=a.asset, name=a.asset, asset_class=a.asset_class or infer_asset_class(a.asset),
@@ -97,6 +100,19 @@ def _portfolio(req: SeedRebalanceRequest) -> tuple[Portfolio, float]:
         reserve = 0.0
     portfolio = Portfolio(name="Seed portfolio", cash=float(cash_weight * value), holdings=holdings)
     return portfolio, float(reserve)
+
+
+def _check_quantities(req: SeedRebalanceRequest, drifted: np.ndarray) -> None:
+    """Refuse positions whose unit count exceeds what a holding may hold (a 400 on the seed's own field)."""
+    errors = []
+    for i, (a, w) in enumerate(zip(req.assets, drifted.tolist(), strict=True)):
+        units = w * req.portfolio_value / a.price
+        if units > MAX_QUANTITY:
+            errors.append({"loc": ["assets", i, "price"], "type": "value_error",
+                           "msg": f"a position of {w * req.portfolio_value:,.2f} at price {a.price:g} is {units:.3g} "
+                                  f"units; at most {MAX_QUANTITY:.0e} are accepted (check price and portfolio_value)"})
+    if errors:
+        raise InvalidRequest(f"{len(errors)} invalid field{'s' if len(errors) != 1 else ''}", errors)
 
 
 def seed_to_request(req: SeedRebalanceRequest) -> RebalanceRequest:

@@ -56,76 +56,93 @@ def parse_rebalance_request(data: RebalanceRequest | SeedRebalanceRequest | Mapp
     """Accept either the engine's form (``{"portfolio": …}``) or the seed MVP's (``{"assets": …}``)."""
     from engine.seed import seed_to_request
 
-    if isinstance(data, SeedRebalanceRequest):
-        return seed_to_request(data)
-    if isinstance(data, Mapping) and "assets" in data and "portfolio" not in data:
+    if _is_seed_form(data):
         return seed_to_request(validate(SeedRebalanceRequest, data))
     return validate(RebalanceRequest, data)
 
 
+def _is_seed_form(data: object) -> bool:
+    return isinstance(data, SeedRebalanceRequest) or (
+        isinstance(data, Mapping) and "assets" in data and "portfolio" not in data)
+
+
 # --- use cases ---------------------------------------------------------------------------------
-def rebalance(data: RebalanceRequest | Mapping[str, Any]) -> RebalanceResult:
+def rebalance(data: RebalanceRequest | SeedRebalanceRequest | Mapping[str, Any]) -> RebalanceResult:
     """Trades that bring the portfolio back within its bands (no risk, no stress)."""
+    return _rebalance_parsed(data)[1]
+
+
+def _rebalance_parsed(data: RebalanceRequest | SeedRebalanceRequest | Mapping[str, Any],
+                      ) -> tuple[RebalanceRequest, RebalanceResult]:
+    """The parsed request and its trades; a seed-form request gets its targets stated as sent."""
     from engine.rebalance import rebalance as _rebalance
+    from engine.seed import restate_seed_targets
 
     request = parse_rebalance_request(data)
-    return _rebalance(request.portfolio, request.policy)
+    result = _rebalance(request.portfolio, request.policy)
+    if _is_seed_form(data):
+        result = result.model_copy(update={"trades": restate_seed_targets(result.trades)})
+    return request, result
 
 
 def rebalance_report(data: RebalanceRequest | SeedRebalanceRequest | Mapping[str, Any],
                      *, cancel: Cancel | None = None) -> RebalanceReport:
     """Trades, risk before and after them, and the seed's stress summary (``POST /api/rebalance``)."""
-    from engine.rebalance import rebalance as _rebalance
-    from engine.seed import restate_seed_targets
-
-    seed_form = isinstance(data, SeedRebalanceRequest) or (
-        isinstance(data, Mapping) and "assets" in data and "portfolio" not in data)
-    request = parse_rebalance_request(data)
-    result = _rebalance(request.portfolio, request.policy)
-    if seed_form:
-        result = result.model_copy(update={"trades": restate_seed_targets(result.trades)})
+    request, result = _rebalance_parsed(data)
     warnings = list(result.warnings)
-    risk: RiskComparison | None = None
-    stress: StressSummary | None = None
+    risk, stress = _risk_and_stress(request, result, warnings, cancel)
+    return RebalanceReport(
+        trades=result.trades, totals=result.totals, post_trade_weights=result.post_trade_weights,
+        risk=risk, stress=stress, warnings=warnings,
+    )
+
+
+def _risk_and_stress(request: RebalanceRequest, result: RebalanceResult, warnings: list[str],
+                     cancel: Cancel | None) -> tuple[RiskComparison | None, StressSummary | None]:
+    """Risk before/after and the stress summary of a rebalance; what cannot be computed for lack
+    of data (or of a portfolio: nothing held before a first deposit) is left out with a warning,
+    so the trades still reach the caller. Invalid input and cancellation still raise."""
+    from engine.errors import Cancelled, RebalancerError
+
+    if request.portfolio.total_value <= 0:
+        warnings.append("risk and stress not computed: the portfolio holds nothing before the trades")
+        return None, None
     settings = request.risk
     investable = request.portfolio.total_value + request.policy.cash_flow
     if request.policy.cash_reserve > 0 and investable > 0 and settings.target_cash_weight == 0:
         # The reserve is part of the policy portfolio: the "targets" benchmark holds it as cash.
         settings = settings.model_copy(update={"target_cash_weight": min(request.policy.cash_reserve / investable,
                                                                           0.999999)})
-    risk_request = RiskRequest(
-        portfolio=request.portfolio,
-        settings=settings,
-        post_trade_weights=result.post_trade_weights,
-        history=request.history,
-    )
-    try:
-        report = analyse_risk(risk_request)
-    except InvalidRequest:
-        raise
-    except Exception as exc:
-        from engine.errors import RebalancerError
+    from engine.market_data import portfolio_returns
+    from engine.risk_report import risk_report
+    from engine.stress import run_monte_carlo
 
-        if not isinstance(exc, RebalancerError):
-            raise
+    try:
+        # Aligned once: the Monte Carlo reuses the risk panel's history unless a lookback or a
+        # periods override narrows the risk window (the simulation always uses the full history).
+        frame = portfolio_returns(request.portfolio, history=request.history,
+                                  lookback_years=settings.lookback_years, periods_per_year=settings.periods_per_year)
+        report = risk_report(request.portfolio, frame, settings, result.post_trade_weights)
+    except (InvalidRequest, Cancelled):
+        raise
+    except RebalancerError as exc:
         warnings.append(f"risk not computed: {exc.message}")
-    else:
-        after = report.after.metrics if report.after else RiskMetrics()
-        risk = RiskComparison(before=report.before.metrics, after=after, window=report.window,
-                              warnings=report.warnings)
-        mc = monte_carlo(
-            StressRequest(portfolio=request.portfolio, monte_carlo=request.monte_carlo, history=request.history),
-            cancel=cancel,
-        )
-        stress = StressSummary(
-            probability_of_loss=mc.probability_of_loss,
-            downside_terminal_value=mc.downside_terminal_value,
-            method=mc.method, paths=mc.paths, horizon=mc.horizon, seed=mc.seed,
-        )
-    return RebalanceReport(
-        trades=result.trades, totals=result.totals, post_trade_weights=result.post_trade_weights,
-        risk=risk, stress=stress, warnings=warnings,
-    )
+        return None, None
+    after = report.after.metrics if report.after else RiskMetrics()
+    risk = RiskComparison(before=report.before.metrics, after=after, window=report.window, warnings=report.warnings)
+    try:
+        if settings.lookback_years is not None or settings.periods_per_year is not None:
+            frame = portfolio_returns(request.portfolio, history=request.history)
+        # The summary needs terminal values only: the same paths, without the fan chart.
+        mc = run_monte_carlo(request.portfolio, frame, request.monte_carlo, cancel=cancel, fan=False)
+    except (InvalidRequest, Cancelled):
+        raise
+    except RebalancerError as exc:
+        warnings.append(f"stress not computed: {exc.message}")
+        return risk, None
+    stress = StressSummary(probability_of_loss=mc.probability_of_loss, downside_terminal_value=mc.downside_terminal_value,
+                           method=mc.method, paths=mc.paths, horizon=mc.horizon, seed=mc.seed)
+    return risk, stress
 
 
 def analyse_risk(data: RiskRequest | Mapping[str, Any]) -> RiskReport:
@@ -213,3 +230,71 @@ def check_controls(portfolio: Portfolio, proposal: RebalanceResult, policy: Any 
 
     control_policy = validate(ControlPolicy, policy or {})
     return run_controls(ControlContext(portfolio, proposal, control_policy, post_trade_risk))
+
+
+# --- the governed agent pipeline (issue 6) ----------------------------------------------------
+from contextlib import AbstractContextManager  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from engine.pipeline.store import RunStore
+    from engine.schemas.pipeline import PipelineRequest, RunRecord, RunSummary
+
+
+def _run_store(store: RunStore | None) -> AbstractContextManager[RunStore]:
+    """The given RunStore (left open), or the one in the data directory (closed after use)."""
+    from contextlib import nullcontext
+
+    from engine.pipeline.store import RunStore
+
+    return nullcontext(store) if store is not None else RunStore()
+
+
+def run_pipeline(data: PipelineRequest | Mapping[str, Any], *, user: str | None = None, store: RunStore | None = None,
+                 on_stage: Callable[[str, int, int], None] | None = None, cancel: Cancel | None = None) -> RunRecord:
+    """Run Supervisor → Data → Forecast → Risk → Optimizer → Execution → Supervisor approval.
+
+    ``data`` is a PipelineRequest or a dict (validated here: an invalid request raises
+    :class:`InvalidRequest` and creates no run). Returns the RunRecord, status
+    ``awaiting_approval``, ``blocked`` or ``failed``; ``store`` (a RunStore) defaults to the one
+    in the data directory, with the audit trail beside it.
+    """
+    from engine.pipeline.runner import execute
+    from engine.schemas.pipeline import PipelineRequest
+
+    request = validate(PipelineRequest, data)
+    with _run_store(store) as runs:
+        return execute(request, runs, user=user, on_stage=on_stage, cancel=cancel)
+
+
+def list_runs(*, status: str | None = None, limit: int = 100, offset: int = 0,
+              store: RunStore | None = None) -> list[RunSummary]:
+    """Pipeline runs, newest first (RunSummary rows); opening the store marks orphaned runs incomplete."""
+    with _run_store(store) as runs:
+        return runs.list(status=status, limit=limit, offset=offset)  # type: ignore[arg-type]
+
+
+def get_run(run_id: str, *, store: RunStore | None = None) -> RunRecord:
+    """One run's full RunRecord; ``RunNotFound`` (code ``not_found``) if there is none."""
+    with _run_store(store) as runs:
+        return runs.get(run_id)
+
+
+def approve_run(run_id: str, *, user: str, note: str, store: RunStore | None = None) -> RunRecord:
+    """Approve a run awaiting approval (a note is required), then simulate its execution and TCA.
+
+    Raises InvalidRequest (no user or note), ApprovalRefused (code ``approval_refused``: the run
+    is blocked or already decided) or RunNotFound.
+    """
+    from engine.pipeline.approval import approve
+
+    with _run_store(store) as runs:
+        return approve(runs, run_id, user=user, note=note)
+
+
+def reject_run(run_id: str, *, user: str, note: str, store: RunStore | None = None) -> RunRecord:
+    """Reject a run awaiting approval, with a note. Raises as :func:`approve_run`."""
+    from engine.pipeline.approval import reject
+
+    with _run_store(store) as runs:
+        return reject(runs, run_id, user=user, note=note)

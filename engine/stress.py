@@ -261,8 +261,12 @@ def current_weights(portfolio: Portfolio, columns: Sequence[str]) -> tuple[np.nd
 
 def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCarloSettings, *,
                     progress: Callable[[float], None] | None = None,
-                    cancel: Callable[[], bool] | None = None) -> MonteCarloResult:
+                    cancel: Callable[[], bool] | None = None, fan: bool = True) -> MonteCarloResult:
     """Monte Carlo stress test of the portfolio as it stands (METRICS.md).
+
+    With ``fan=False`` only terminal values are kept (the fan chart's bands come back empty):
+    the same paths and the same terminal figures, without storing and sorting every step —
+    what a summary such as the REST rebalance response needs.
 
     Weights are the current ones; uninvested cash earns 0. A horizon left unset in ``settings``
     is one year of the frame's periods (252 daily, 12 monthly). ``progress(done)`` is called after
@@ -292,8 +296,9 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     # whole history monthly, where a fixed 252 steps would mean 21 years.
     H = settings.horizon if settings.horizon is not None else P
     fan_dtype = np.float64 if n * (H + 1) <= _FLOAT64_FAN_LIMIT else np.float32
-    store = np.empty((H + 1, n), dtype=fan_dtype)      # steps × paths: rows are partitioned
-    store[0] = initial
+    store = np.empty((H + 1, n) if fan else (0, n), dtype=fan_dtype)  # steps × paths: rows are partitioned
+    if fan:
+        store[0] = initial
     terminal = np.empty(n)
     n_chunks = -(-n // CHUNK_PATHS)
     chunks = iter_path_chunks(R, w, method=settings.method, mode=settings.mode, paths=n, horizon=H,
@@ -301,14 +306,24 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     for done in range(n_chunks):
         if cancel is not None and cancel():
             raise Cancelled("Monte Carlo run cancelled")
-        where, growth = next(chunks)
-        growth *= initial
-        store[1:, where] = growth.T
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked once, below
+            where, growth = next(chunks)
+            growth *= initial
+            if fan:
+                store[1:, where] = growth.T
         terminal[where] = growth[:, -1]
         if progress is not None:
             progress((done + 1) / n_chunks)
-    fan = row_percentiles(store, FAN_PERCENTILES)
-    return _result(settings.model_copy(update={"horizon": H}), P, initial, terminal, fan,
+    with np.errstate(invalid="ignore"):
+        bands = row_percentiles(store, FAN_PERCENTILES) if fan else np.empty((0, 0))
+    if not (np.isfinite(terminal).all() and np.isfinite(bands).all()):
+        # Extreme supplied returns compounded over a long horizon exceed float64 (or the float32 fan).
+        raise InsufficientData(
+            f"simulated values overflow over {H} steps: the history's returns compound beyond what can be "
+            "represented; use a shorter horizon or check the returns",
+            [{"loc": ["monte_carlo", "horizon"], "msg": "simulated values overflow; use a shorter horizon",
+              "type": "insufficient_data"}])
+    return _result(settings.model_copy(update={"horizon": H}), P, initial, terminal, bands,
                    _warnings(frame, missing, H, R.shape[0]))
 
 
@@ -325,7 +340,7 @@ def _result(settings: MonteCarloSettings, P: int, initial: float, terminal: np.n
         downside_terminal_value=float(pct[0]),
         expected_terminal_value=float(terminal.mean()),
         horizon_var_95=var, horizon_cvar_95=cvar,
-        fan=FanChart(percentiles=list(FAN_PERCENTILES), bands=fan.tolist()),
+        fan=FanChart(percentiles=list(FAN_PERCENTILES) if fan.size else [], bands=fan.tolist()),
         histogram_edges=edges.tolist(), histogram_counts=[int(c) for c in counts],
         warnings=warnings,
     )

@@ -21,6 +21,7 @@ class StageSpec:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     entry_point: str  # "module:function"
+    stage: str = ""  # "module:Class" of the pipeline stage wrapping entry_point (engine.pipeline.stages)
 
     def implemented(self) -> bool:
         module, _, func = self.entry_point.partition(":")
@@ -32,22 +33,27 @@ class StageSpec:
 
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("supervisor", "Supervisor Agent", "Validates the request and fixes the run's policy and limits.",
-              ("portfolio", "policy", "control_policy"), ("validated_request",), "engine.service:validate"),
+              ("portfolio", "policy", "control_policy"), ("validated_request", "strategic_targets"), "engine.service:validate",
+              "engine.pipeline.stages:SupervisorStage"),
     StageSpec("market_data", "Market Data Agent", "Aligns the holdings' return histories (METRICS.md alignment).",
-              ("portfolio",), ("returns_frame", "data_warnings"), "engine.market_data:portfolio_returns"),
+              ("portfolio",), ("returns_frame", "data_warnings"), "engine.market_data:portfolio_returns",
+              "engine.pipeline.stages:MarketDataStage"),
     StageSpec("forecast", "Forecast Agent", "Confidence-weighted momentum / mean-reversion / EWMA ensemble.",
-              ("returns_frame",), ("expected_returns", "confidence", "skill"), "engine.forecast:forecast"),
+              ("returns_frame",), ("expected_returns", "confidence", "skill"), "engine.forecast:forecast",
+              "engine.pipeline.stages:ForecastStage"),
     StageSpec("risk", "Risk Agent", "Risk of the book as it stands (METRICS.md metrics, contributions).",
-              ("portfolio", "returns_frame"), ("risk_report",), "engine.risk_report:risk_report"),
+              ("portfolio", "returns_frame"), ("risk_report", "covariance"), "engine.risk_report:risk_report",
+              "engine.pipeline.stages:RiskStage"),
     StageSpec("optimizer", "Rebalance Optimizer Agent",
               "Convex tilt of the strategic targets under turnover, deviation and class bounds.",
               ("expected_returns", "confidence", "covariance", "strategic_targets"), ("optimised_targets",),
-              "engine.optimize:optimize_targets"),
+              "engine.optimize:optimize_targets", "engine.pipeline.stages:OptimizerStage"),
     StageSpec("execution", "Execution Agent", "Trades with bands, lots, turnover cap and costs.",
-              ("portfolio", "optimised_targets", "policy"), ("trades", "totals"), "engine.rebalance:rebalance"),
+              ("portfolio", "optimised_targets", "policy"), ("trades", "totals", "cost_estimate"),
+              "engine.rebalance:rebalance", "engine.pipeline.stages:ExecutionStage"),
     StageSpec("supervisor_approval", "Supervisor Agent", "Pre-trade controls, then an explicit approve or reject.",
-              ("trades", "post_trade_risk", "control_policy"), ("control_report", "decision"),
-              "engine.governance.controls:run_controls"),
+              ("portfolio", "returns_frame", "trades", "control_policy"), ("post_trade_risk", "control_report", "decision"),
+              "engine.governance.controls:run_controls", "engine.pipeline.stages:ApprovalStage"),
 )
 
 FLOW_TEXT = "Supervisor -> Data -> Forecast -> Risk -> Optimizer -> Execution -> Supervisor Approval"

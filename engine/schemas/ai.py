@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 
 from engine.schemas.base import ResultModel, StrictModel
 from engine.schemas.governance import ClassLimit
-from engine.schemas.portfolio import Exposure
+from engine.schemas.portfolio import Exposure, Portfolio
+from engine.schemas.requests import AssetHistory
 
 SignalName = Literal["momentum", "mean_reversion", "ewma"]
 SkillLevel = Literal["none", "weak", "moderate", "negative", "undetermined"]
@@ -182,4 +183,67 @@ class OptimizedTargets(ResultModel):
     class_weights: dict[str, float] = Field(default_factory=dict)
     binding: list[str] = Field(default_factory=list, description="Portfolio-level constraints at their limit.")
     assets: list[TiltExplanation]
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --- use-case requests and results (engine.ai_service) ------------------------------------------
+class ForecastRequest(StrictModel):
+    """Forecast a portfolio's holdings and measure the model's skill on their own history."""
+
+    portfolio: Portfolio
+    settings: ForecastSettings | None = Field(
+        default=None, description="None: the default settings restated in the history's periods "
+                                  "(the same calendar spans: 1 month / 1 year / 3 months / 1 month on daily data).")
+    history: AssetHistory | None = Field(
+        default=None, description="Return histories to use instead of the bundled market data.")
+
+
+class OptimizeRequest(StrictModel):
+    """Optimised targets for a portfolio: its forecast, then the convex tilt of its strategic targets."""
+
+    portfolio: Portfolio
+    forecast: ForecastSettings | None = Field(
+        default=None, description="As ForecastRequest.settings.")
+    optimize: OptimizeSettings = Field(default_factory=OptimizeSettings)
+    history: AssetHistory | None = Field(
+        default=None, description="Return histories to use instead of the bundled market data.")
+
+
+class PortfolioForecast(ResultModel):
+    """A portfolio's forecast with its measured out-of-sample skill beside it."""
+
+    forecast: ForecastResult
+    skill: SkillReport | None = Field(
+        description="Walk-forward skill on the holdings' own history up to the as-of date; None when it "
+                    "could not be measured (skill_verdict says why).")
+    skill_level: SkillLevel = Field(description="skill.skill, or 'undetermined' when not measured.")
+    skill_verdict: str = Field(description="The plain-language conclusion to show beside the forecast.")
+    model_version: str = Field(description="name-version+params_hash[:8] of the settings used.")
+    frequency: str
+    periods_per_year: int
+    history_start: dt.date | None = Field(description="First date of the aligned history (None if undated).")
+    history_end: dt.date | None
+    n_periods: int = Field(description="Aligned returns the forecast and the skill test could use.")
+    dated: bool = Field(description="False when the caller's history had no dates (dates are then labels "
+                                    "counted back from the portfolio's as-of date).")
+    evaluated: list[str] = Field(description="Holdings in the skill test: those with a history of their own or a proxy.")
+    proxies: dict[str, str] = Field(default_factory=dict, description="Holding -> series standing in for its history.")
+    uncovered: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PortfolioTargets(ResultModel):
+    """Strategic against optimised targets, with the forecast and the skill that drove the tilt.
+
+    Weights are fractions of the portfolio's total value (holdings plus uninvested cash). The
+    optimised weights sum to 1 over the holdings: uninvested cash is deployed, counted as buys
+    against the turnover limit; a cash *holding* is an ordinary asset with a 0 return and
+    confidence 0, so it stays at its strategic target.
+    """
+
+    forecast: PortfolioForecast
+    targets: OptimizedTargets
+    strategic: dict[str, float] = Field(description="Strategic target weights by symbol.")
+    current: dict[str, float] = Field(description="Holding value / total value (total includes uninvested cash).")
+    cash_weight: float = Field(description="Uninvested cash / total value: what current leaves to 1.")
     warnings: list[str] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from engine.schemas.ai import ForecastResult, ForecastSettings, OptimizedTargets, OptimizeSettings, SkillReport
 from engine.schemas.base import ResultModel, StrictModel
+from engine.schemas.execution import ExecutionReport, ExecutionSettings
 from engine.schemas.governance import ControlPolicy, ControlReport
 from engine.schemas.policy import RebalancePolicy, RiskSettings
 from engine.schemas.portfolio import Portfolio
@@ -37,6 +38,9 @@ class PipelineRequest(StrictModel):
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     optimize: OptimizeSettings = Field(default_factory=OptimizeSettings)
     controls: ControlPolicy = Field(default_factory=ControlPolicy)
+    execution: ExecutionSettings = Field(
+        default_factory=ExecutionSettings, description="Cost and slippage model of the pre-trade estimate "
+                                                       "and of the simulated fills after approval.")
     use_ai_targets: bool = Field(
         default=True, description="Trade towards the optimised targets (when confidence allows); "
                                   "False keeps the strategic targets.")
@@ -99,7 +103,7 @@ class RunRecord(ResultModel):
     proposal: RebalanceResult | None = None
     controls: ControlReport | None = None
     decision: RunDecision | None = None
-    execution: dict[str, Any] | None = Field(
+    execution: ExecutionReport | None = Field(
         default=None, description="Simulated fills and transaction-cost analysis, after approval.")
     error: RunError | None = None
     warnings: list[str] = Field(default_factory=list)

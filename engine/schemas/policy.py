@@ -80,7 +80,7 @@ class MonteCarloSettings(StrictModel):
         default=10.0, description="Mean block length of the stationary bootstrap."
     )
     mode: Literal["constant_mix", "buy_and_hold"] = "constant_mix"
-    initial_value: Annotated[float, Field(gt=0.0)] | None = Field(
+    initial_value: Annotated[float, Field(gt=0.0, le=1e15)] | None = Field(
         default=None, description="Starting value; defaults to the portfolio's value."
     )
 

@@ -221,3 +221,17 @@ def test_engine_data_errors_are_422(client: FlaskClient, monkeypatch: pytest.Mon
     assert response.status_code == status
     assert without_metadata(response.json) == {"error": exc.to_dict()}
     assert response.json["error"]["code"] == code
+
+
+def test_inputs_that_once_crashed_the_engine_are_answered_as_client_errors(client: FlaskClient) -> None:
+    # A seed position too large to hold (was a pydantic error escaping the engine: a 500) and a
+    # Monte Carlo whose values overflow float64 (was a NaN crash in the histogram: a 500).
+    seed = {"portfolio_value": 1e15, "assets": [{"asset": "ETF", "target_weight": 1.0, "current_weight": 0.5,
+                                                  "price": 1e-9}]}
+    r = post_json(client, "/api/rebalance", seed)
+    assert r.status_code == 400 and r.get_json()["error"]["details"][0]["loc"] == ["assets", 0, "price"]
+    stress = {"portfolio": {"holdings": [{"symbol": "X", "asset_class": "etf", "quantity": 1.0, "price": 400.0,
+                                          "target_weight": 1.0}]},
+              "monte_carlo": {"paths": 100, "horizon": 2_520}, "history": {"returns": {"X": [50.0, 60.0]}}}
+    r = post_json(client, "/api/stress", stress)
+    assert r.status_code == 422 and r.get_json()["error"]["code"] == "insufficient_data"

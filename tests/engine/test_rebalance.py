@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine import service
 from engine.rebalance import rebalance
 from engine.schemas import Band, Holding, Portfolio, RebalancePolicy, RebalanceResult, TradeLine
 
@@ -214,3 +215,18 @@ def test_results_are_valid_models_and_weights_sum_to_one() -> None:
     assert sum(r.post_trade_weights.values()) == pytest.approx(1.0, abs=1e-12)
     for t in r.trades:
         assert t.post_trade_quantity >= 0 and t.trade_value == pytest.approx(t.units * t.price)
+
+
+def test_a_new_account_funded_by_a_deposit_gets_its_trades_from_the_report_too() -> None:
+    # Nothing held yet: the trades are those of service.rebalance; risk and stress of an empty
+    # portfolio are undefined, so they are left out with a warning instead of refusing the request.
+    data = {"portfolio": {"cash": 0.0, "holdings": [
+        {"symbol": "SPY", "asset_class": "etf", "quantity": 0.0, "price": 400.0, "target_weight": 0.6},
+        {"symbol": "AGG", "asset_class": "etf", "quantity": 0.0, "price": 100.0, "target_weight": 0.4}]},
+        "policy": {"cash_flow": 10_000.0}}
+    report = service.rebalance_report(data)
+    assert [(t.action, t.units) for t in report.trades] == [("BUY", 14.0), ("BUY", 39.0)]
+    assert report.trades == service.rebalance(data).trades
+    assert report.risk is None and report.stress is None
+    assert any("holds nothing before the trades" in w for w in report.warnings)
+

@@ -242,3 +242,11 @@ def test_matrix_benchmark_per_column():
     F = np.asfortranarray(R)
     for name, v in metrics_matrix(F, Bm[:, 0]).items():
         assert v == pytest.approx(metrics_matrix(R, Bm[:, 0])[name], rel=1e-12, nan_ok=True), name
+
+
+def test_a_flat_series_has_no_negative_zero_loss() -> None:
+    # -quantile of zeros is -0.0, which JSON shows as "-0.0": a loss of zero is 0.0.
+    from engine.risk import compute_metrics
+
+    m = compute_metrics([0.0, 0.0, 0.0])
+    assert math.copysign(1.0, m.var_95) == 1.0 and math.copysign(1.0, m.cvar_95) == 1.0

@@ -126,3 +126,30 @@ def test_the_seed_report_states_targets_as_the_caller_sent_them() -> None:
     (etf,) = service.rebalance_report(SEED).trades
     assert etf.target_weight == pytest.approx(0.2)
     assert etf.drift == pytest.approx(etf.current_weight - 0.2)
+
+
+def test_a_seed_position_too_large_to_hold_is_a_validation_error_on_the_seed_field() -> None:
+    from engine.errors import InvalidRequest
+
+    # 1e15 × 0.5 / 1e-9 units exceeds the engine's quantity bound: a 400 naming the asset, not a crash.
+    data = {"portfolio_value": 1e15, "assets": [{"asset": "ETF", "target_weight": 1.0, "current_weight": 0.5,
+                                                  "price": 1e-9}]}
+    with pytest.raises(InvalidRequest) as info:
+        service.rebalance_report(data)
+    assert [d["loc"] for d in info.value.details] == [["assets", 0, "price"]]
+    assert "units" in info.value.details[0]["msg"]
+
+
+def test_a_stress_run_that_cannot_be_computed_leaves_the_trades_and_risk_standing() -> None:
+    # Returns of +9,900 % and +10,000 % on a 24 % position compound past float64 within 252 steps.
+    data = {**SEED, "assets": [{**SEED["assets"][0], "historical_returns": [99.0, 100.0]}]}
+    report = service.rebalance_report(data)
+    assert report.risk is not None and report.stress is None
+    assert [t.action for t in report.trades] == ["SELL"]
+    assert any(w.startswith("stress not computed: simulated values overflow") for w in report.warnings)
+
+
+def test_both_service_doors_state_the_seed_targets_alike() -> None:
+    # The desktop's door (rebalance) and the API's (rebalance_report) must show the same lines.
+    assert service.rebalance(SEED).trades == service.rebalance_report(SEED).trades
+    assert service.rebalance(SEED).trades[0].target_weight == pytest.approx(0.2)

@@ -288,3 +288,20 @@ def test_buy_and_hold_step_blocks_join_seamlessly(history, method, monkeypatch):
     R = np.tile([0.01, -0.02, 0.0], (50, 1))
     v = simulate_paths(R, w, **{**kw, "horizon": 7})
     np.testing.assert_allclose(v[:, -1], 0.5 * 1.01 ** 7 + 0.3 * 0.98 ** 7 + 0.1 + 0.1, rtol=1e-13)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_values_that_overflow_are_refused_not_returned_as_nan(mode):
+    # 60 × 61 … compounded over 2,520 steps exceeds float64: an error the caller can act on.
+    R = np.array([[50.0], [60.0]])
+    portfolio = Portfolio(cash=0.0, holdings=[Holding(symbol="A0", asset_class="etf", quantity=1.0, price=400.0,
+                                                      target_weight=1.0)])
+    with pytest.raises(InsufficientData, match="horizon"):
+        run_monte_carlo(portfolio, make_frame(R), MonteCarloSettings(paths=100, horizon=2_520, mode=mode))
+
+
+def test_initial_value_is_bounded_like_other_money():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        MonteCarloSettings(initial_value=1e308)
