@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -255,3 +255,37 @@ def plain_verdict(report: SkillReport | None, why: str, evaluated: Sequence[str]
             evidence += f" (the historical mean: {report.hit_rate_mean:.0%})"
         evidence += "."
     return headline + evidence
+
+
+def ai_targets_policy(portfolio: Portfolio, periods_per_year: int,
+                      forecast_settings: ForecastSettings | None = None,
+                      optimize_settings: Any = None) -> Callable[[dt.date, pd.DataFrame], dict[str, float] | None]:
+    """A backtest ``targets_fn``: at each decision date, forecast with the history up to that
+    date only, and optimise the strategic targets around that forecast.
+
+    The backtest hands the function only returns dated on or before the decision date, so the
+    policy is point-in-time by construction. The turnover limit is measured from the strategic
+    targets (the function is not told the drifted weights); a fallback keeps the strategic
+    targets, exactly as the live optimiser would.
+    """
+    from engine.forecast import forecast, point_in_time_covariance
+    from engine.optimize import OptimizeInputs, optimize_targets
+    from engine.schemas.ai import OptimizeSettings
+
+    f_settings = forecast_settings or default_settings(periods_per_year)
+    o_settings = optimize_settings or OptimizeSettings()
+    strategic = {h.symbol: h.target_weight for h in portfolio.holdings}
+    classes = {h.symbol: h.effective_exposure for h in portfolio.holdings}
+
+    def targets_fn(as_of: dt.date, returns: pd.DataFrame) -> dict[str, float] | None:
+        symbols = [str(c) for c in returns.columns if str(c) in strategic]
+        if len(returns) <= f_settings.long_window or not symbols:
+            return None  # not enough history yet: the backtest keeps the strategic targets
+        frame = returns[symbols]
+        result = forecast(frame, as_of, f_settings)
+        cov = point_in_time_covariance(frame, as_of, f_settings)
+        w0 = np.array([strategic[s] for s in symbols])
+        inputs = OptimizeInputs.from_forecast(result, cov, w0, w0, classes=[classes[s] for s in symbols])
+        return dict(optimize_targets(inputs, o_settings).weights)
+
+    return targets_fn

@@ -10,7 +10,8 @@ Long computations accept ``progress(done: float in [0, 1])`` and ``cancel() -> b
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,6 +35,15 @@ from engine.schemas import (
     StressRequest,
     StressSummary,
 )
+
+if TYPE_CHECKING:
+    from engine.audit import VerifyResult
+    from engine.governance.registry import ModelRecord
+    from engine.pipeline.store import RunStore
+    from engine.schemas.ai import ForecastRequest, OptimizeRequest, PortfolioForecast, PortfolioTargets
+    from engine.schemas.backtest import BacktestRequest, BacktestResult
+    from engine.schemas.execution import ExecutionReport
+    from engine.schemas.pipeline import PipelineRequest, RunRecord, RunSummary
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -233,13 +243,6 @@ def check_controls(portfolio: Portfolio, proposal: RebalanceResult, policy: Any 
 
 
 # --- the governed agent pipeline (issue 6) ----------------------------------------------------
-from contextlib import AbstractContextManager  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-if TYPE_CHECKING:
-    from engine.pipeline.store import RunStore
-    from engine.schemas.pipeline import PipelineRequest, RunRecord, RunSummary
-
 
 def _run_store(store: RunStore | None) -> AbstractContextManager[RunStore]:
     """The given RunStore (left open), or the one in the data directory (closed after use)."""
@@ -298,3 +301,90 @@ def reject_run(run_id: str, *, user: str, note: str, store: RunStore | None = No
 
     with _run_store(store) as runs:
         return reject(runs, run_id, user=user, note=note)
+
+
+# --- AI-assisted targets, backtests, execution (issue 6) ----------------------------------------
+def forecast(data: ForecastRequest | Mapping[str, Any]) -> PortfolioForecast:
+    """Each holding's expected return and confidence, with the model's measured walk-forward skill."""
+    from engine.ai_service import forecast_portfolio
+
+    return forecast_portfolio(data)
+
+
+def optimize(data: OptimizeRequest | Mapping[str, Any]) -> PortfolioTargets:
+    """Optimised targets around the strategic ones (or the strategic ones, with the reason)."""
+    from engine.ai_service import optimize_portfolio
+
+    return optimize_portfolio(data)
+
+
+def model_version() -> str:
+    """The forecast model's version and parameters hash, shown in every API response."""
+    from engine.ai_service import model_version as _model_version
+
+    return _model_version()
+
+
+def backtest(data: BacktestRequest | Mapping[str, Any], *, ai_targets: bool = True,
+             progress: Progress | None = None, cancel: Cancel | None = None) -> BacktestResult:
+    """Rebalancing policies replayed on real history with costs: buy-and-hold, calendar, bands,
+    and (``ai_targets``) the optimised targets re-estimated point-in-time at each decision."""
+    from engine.ai_service import ai_targets_policy
+    from engine.backtest import run_backtest
+    from engine.market_data import portfolio_returns
+    from engine.schemas.backtest import BacktestRequest
+
+    request = validate(BacktestRequest, data)
+    targets_fn = None
+    if ai_targets and request.policies is None:
+        periods = portfolio_returns(request.portfolio).periods_per_year
+        targets_fn = ai_targets_policy(request.portfolio, periods)
+    return run_backtest(request, targets_fn=targets_fn, progress=progress, cancel=cancel)
+
+
+def simulate_execution(proposal: RebalanceResult | Mapping[str, Any], settings: Any = None) -> ExecutionReport:
+    """Simulated fills of a proposal's trades and their transaction-cost analysis."""
+    from engine.execution import simulate_execution as _simulate
+
+    return _simulate(proposal, settings)
+
+
+# --- audit trail and model registry (issue 6) ---------------------------------------------------
+def audit_entries(*, kind: str | None = None, limit: int | None = 500, offset: int = 0,
+                  path: str | None = None) -> list[dict[str, Any]]:
+    """Audit log entries in sequence order, as plain dicts."""
+    from dataclasses import asdict
+
+    from engine.audit import AuditLog
+
+    with AuditLog(path) as log:
+        return [asdict(e) for e in log.entries(kind=kind, limit=limit, offset=offset)]
+
+
+def verify_audit(path: str | None = None) -> VerifyResult:
+    """Recompute the audit log's hash chain; lists every edited or deleted entry."""
+    from engine.audit import AuditLog
+
+    with AuditLog(path) as log:
+        return log.verify()
+
+
+def export_audit(*, user: str | None = None, path: str | None = None) -> str:
+    """The audit log as CSV text; the export itself is recorded in the log."""
+    from engine.audit import AuditLog
+
+    with AuditLog(path) as log:
+        text = log.export_csv()
+        log.append("export", {"what": "audit_log", "entries": len(log)}, subject="audit_log", user=user)
+        return text
+
+
+def list_models(name: str | None = None, *, path: str | None = None) -> list[ModelRecord]:
+    """Registered forecast models: versions, parameter hashes, roles, evaluations, approval."""
+    from engine.governance.registry import ModelRegistry
+
+    registry = ModelRegistry(path)
+    try:
+        return registry.list(name)
+    finally:
+        registry.close()

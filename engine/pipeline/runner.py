@@ -71,6 +71,7 @@ class PipelineContext:
     request: PipelineRequest
     artefacts: dict[str, Any]
     skill_cache: SkillCache | None = None
+    user: str | None = None
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -245,7 +246,7 @@ def execute(request: PipelineRequest, store: RunStore, *, user: str | None = Non
     who = user or default_user()
     record = _start(request, store, who)
     context = PipelineContext(request, {"portfolio": request.portfolio, "policy": request.policy,
-                                        "control_policy": request.controls}, skill_cache=store)
+                                        "control_policy": request.controls}, skill_cache=store, user=who)
     t0 = time.perf_counter()
     name = STAGES[0].name
     try:

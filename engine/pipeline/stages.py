@@ -17,7 +17,7 @@ import numpy as np
 from engine.errors import InsufficientData, InvalidRequest
 from engine.pipeline.runner import PipelineContext, StageResult
 from engine.schemas import Portfolio, RebalanceResult
-from engine.schemas.ai import ForecastResult, OptimizedTargets, SkillReport
+from engine.schemas.ai import ForecastResult, ForecastSettings, OptimizedTargets, SkillReport
 from engine.schemas.execution import ExecutionSettings
 
 __all__ = ["ApprovalStage", "ExecutionStage", "ForecastStage", "MarketDataStage", "OptimizerStage",
@@ -89,12 +89,17 @@ class ForecastStage:
     """The ensemble forecast and its walk-forward skill on the same history (cached by data and parameters)."""
 
     def run(self, context: PipelineContext) -> StageResult:
+        from engine.ai_service import default_settings
         from engine.forecast import forecast
 
-        frame = context["returns_frame"]
-        fc = forecast(frame, settings=context.request.forecast)
+        frame, req = context["returns_frame"], context.request
+        # Unless the caller set them, the windows keep their calendar spans on monthly data (as in
+        # /api/forecast): the daily 252-period long window would be 21 years of months.
+        settings = req.forecast if "forecast" in req.model_fields_set else default_settings(frame.periods_per_year)
+        fc = forecast(frame, settings=settings)
         classes = {h.symbol: h.effective_exposure for h in context.request.portfolio.holdings}
         skill, cached, why = self._skill(context, fc, classes)
+        registered = self._register(context, settings, skill)
         warnings = list(fc.warnings)
         if skill is None:
             warnings.append(f"out-of-sample skill not measured: {why}")
@@ -110,10 +115,27 @@ class ForecastStage:
             "skill": None if skill is None else {
                 "level": skill.skill, "verdict": skill.verdict, "ic_mean": skill.ic_mean, "hit_rate": skill.hit_rate,
                 "n_dates": skill.n_dates, "cached": cached},
+            "registry": registered,
         }
         artefacts = {"expected_returns": {a.symbol: a.expected_return for a in fc.assets},
                      "confidence": {a.symbol: a.confidence for a in fc.assets}, "skill": skill, "forecast": fc}
         return StageResult(outputs, artefacts, decisions, warnings)
+
+    @staticmethod
+    def _register(context: PipelineContext, settings: ForecastSettings, skill: SkillReport | None
+                  ) -> dict[str, Any] | None:
+        """Register the model's parameters (a new version only when they are new) and store the
+        walk-forward evaluation with it, so the registry's champion/challenger rule has data."""
+        from engine.forecast import MODEL_NAME, model_params
+
+        registry = getattr(context.skill_cache, "registry", None)
+        if registry is None:
+            return None
+        record = registry.register(MODEL_NAME, model_params(settings), user=context.user)
+        if skill is not None:
+            record = registry.record_evaluation(record.name, record.version, json.loads(skill.model_dump_json()),
+                                                user=context.user)
+        return {"name": record.name, "version": record.version, "role": record.role, "approval": record.approval}
 
     @staticmethod
     def _skill(context: PipelineContext, fc: ForecastResult, classes: dict[str, str]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engine.audit import AuditLog
 from engine.errors import RebalancerError
+from engine.governance.registry import ModelRegistry
 from engine.schemas.ai import SkillReport
 from engine.schemas.pipeline import RunRecord, RunStatus, RunSummary
 from engine.storage import connect, data_dir
@@ -127,13 +128,23 @@ class RunStore:
                  recover: bool = True) -> None:
         self.path = Path(path) if path is not None else data_dir() / "pipeline.sqlite3"
         self._owns_audit = audit is None
-        self.audit = audit if audit is not None else AuditLog()
+        self.audit = audit if audit is not None else AuditLog(self.path.with_name("audit.sqlite3"))
+        self._registry: ModelRegistry | None = None
         self._conn = connect(self.path)
         self._conn.executescript(_SCHEMA)
         self.recovered: list[str] = self.recover_incomplete() if recover else []
 
+    @property
+    def registry(self) -> ModelRegistry:
+        """The model registry beside this store (``registry.sqlite3``), auditing into the same log."""
+        if self._registry is None:
+            self._registry = ModelRegistry(self.path.with_name("registry.sqlite3"), audit=self.audit)
+        return self._registry
+
     def close(self) -> None:
         self._conn.close()
+        if self._registry is not None:
+            self._registry.close()
         if self._owns_audit:
             self.audit.close()
 

@@ -296,7 +296,7 @@ def test_a_run_killed_mid_way_is_marked_incomplete_and_the_log_verifies(tmp_path
         assert store.audit.verify().ok
     with RunStore(runs, AuditLog(audit)) as again:  # marked once only
         assert again.recovered == []
-        assert len(again.audit) == 6
+        assert len(again.audit) == 8  # started, 2 model_change (register, evaluate), 4 stages, incomplete
 
 
 def test_owner_identity_survives_pid_reuse(tmp_path: Path) -> None:
@@ -337,7 +337,7 @@ def test_service_uses_the_data_directory_by_default(p1: Portfolio, tmp_path: Pat
     assert (tmp_path / "pipeline.sqlite3").exists() and (tmp_path / "audit.sqlite3").exists()
     assert service.get_run(record.run_id) == record
     with AuditLog(tmp_path / "audit.sqlite3") as log:
-        assert log.verify().ok and len(log) == 9
+        assert log.verify().ok and len(log) == 11  # started, 2 model_change, 7 stages, completed
 
 
 # --- size ------------------------------------------------------------------------------------
@@ -371,3 +371,20 @@ def test_a_fifty_asset_run_goes_through_every_stage(store: RunStore) -> None:
     assert record.targets is not None and len(record.targets) == 50
     assert record.proposal is not None and len(record.proposal.trades) == 50
     assert os.path.getsize(store.path) > 0
+
+
+def test_the_forecast_stage_registers_its_model_and_evaluation(tmp_path, monkeypatch) -> None:
+    from engine import service
+
+    monkeypatch.setenv("REBALANCER_DATA_DIR", str(tmp_path))
+    portfolio = service.sample_portfolio("P1_CLASSIC_60_40")
+    record = service.run_pipeline({"portfolio": portfolio.model_dump()}, user="dana")
+    forecast = next(s for s in record.stages if s.name == "forecast")
+    assert forecast.outputs["registry"] == {"name": "ensemble", "version": 1, "role": "champion",
+                                            "approval": "approved"}
+    (model,) = service.list_models("ensemble")
+    assert model.params_hash == record.forecast.params_hash
+    assert model.evaluation["ic_mean"] == record.skill.ic_mean
+    # A second run with the same parameters adds no version.
+    service.run_pipeline({"portfolio": portfolio.model_dump()}, user="dana")
+    assert [m.version for m in service.list_models("ensemble")] == [1]
