@@ -83,12 +83,15 @@ class _ReasonContext:
         wanted = self.want_buy[i] + self.deposit[i] + self.want_sell[i] + self.raise_[i]
         if self.below_min[i]:
             return f"trade of {wanted:,.2f} below minimum trade value {self.min_trade:,.2f}; held"
-        if self.below_lot[i]:
+        if self.below_lot[i] and wanted < self.lot[i]:
             return f"trade of {wanted:,.2f} smaller than one lot ({self.lot[i]:,.2f}); held"
+        # A limit that cut the trade to nothing says more than the lot rounding that followed it.
         if self.cap[i]:
             return f"{outside}; not traded: turnover cap reached"
         if self.cash[i] or self.trimmed[i]:
-            return f"{outside}; not traded: no cash available above the reserve"
+            return f"{outside}; not traded: no cash available above the reserve (in-band positions are held)"
+        if self.below_lot[i]:
+            return f"trade of {wanted:,.2f} rounds down to no whole lot ({self.lot[i]:,.2f}); held"
         if self.want_sell[i] == 0 and self.drift[i] > 0:
             return f"{outside}; not traded: no whole lot held to sell"
         return f"{outside}; not traded"

@@ -68,7 +68,18 @@ def parse_rebalance_request(data: RebalanceRequest | SeedRebalanceRequest | Mapp
 
     if _is_seed_form(data):
         return seed_to_request(validate(SeedRebalanceRequest, data))
-    return validate(RebalanceRequest, data)
+    return _check_reserve(validate(RebalanceRequest, data))
+
+
+def _check_reserve(request: RebalanceRequest) -> RebalanceRequest:
+    """A reserve that is not below the value left after the cash flow would sell every holding."""
+    value = request.portfolio.total_value + request.policy.cash_flow
+    reserve = request.policy.cash_reserve
+    if reserve > 0 and reserve >= value:
+        msg = (f"cash reserve {reserve:,.2f} is not below the portfolio's value after the cash flow "
+               f"({value:,.2f}); nothing could stay invested")
+        raise InvalidRequest(msg, [{"loc": ["policy", "cash_reserve"], "msg": msg, "type": "value_error"}])
+    return request
 
 
 def _is_seed_form(data: object) -> bool:

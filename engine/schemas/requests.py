@@ -61,7 +61,7 @@ class SeedAsset(StrictModel):
 class SeedRebalanceRequest(StrictModel):
     """The seed MVP's payload. Weights left unallocated by the assets are held as cash."""
 
-    portfolio_value: Annotated[float, Field(gt=0.0, le=1e15)]
+    portfolio_value: Annotated[float, Field(ge=0.01, le=1e15)]
     drift_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     turnover_limit: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     transaction_cost_bps: Annotated[float, Field(ge=0.0, le=10_000.0)] = 10.0

@@ -230,3 +230,32 @@ def test_a_new_account_funded_by_a_deposit_gets_its_trades_from_the_report_too()
     assert report.risk is None and report.stress is None
     assert any("holds nothing before the trades" in w for w in report.warnings)
 
+
+
+def test_an_unfundable_buy_says_there_is_no_cash_not_that_it_is_below_a_lot() -> None:
+    """B is 8 pp under target but A and C are overweight only within their bands and there is no
+    cash: only out-of-band positions trade, so B cannot be funded — and the reason says why."""
+    portfolio = Portfolio(holdings=[
+        Holding(symbol="A", asset_class="stock", quantity=3_400, price=1.0, target_weight=0.3),
+        Holding(symbol="B", asset_class="stock", quantity=3_200, price=1.0, target_weight=0.4),
+        Holding(symbol="C", asset_class="stock", quantity=3_400, price=1.0, target_weight=0.3),
+    ])
+    result = rebalance(portfolio, RebalancePolicy(band=Band(kind="absolute", width=0.05)))
+    a, b, c = result.trades
+    assert [t.action for t in result.trades] == ["HOLD", "HOLD", "HOLD"]
+    assert b.reason == ("drift -8.0 pp outside ±5.0 pp band; not traded: no cash available above the reserve "
+                        "(in-band positions are held)")
+    assert "cash" in result.totals.limits_bound
+
+
+def test_a_reserve_as_large_as_the_portfolio_is_refused_at_the_field() -> None:
+    from engine.errors import InvalidRequest
+
+    portfolio = {"holdings": [{"symbol": "A", "asset_class": "stock", "quantity": 10, "price": 100.0,
+                               "target_weight": 1.0}], "cash": 0.0}
+    with pytest.raises(InvalidRequest) as info:
+        service.rebalance({"portfolio": portfolio, "policy": {"cash_reserve": 1_500.0, "cash_flow": 400.0}})
+    assert info.value.details == [{
+        "loc": ["policy", "cash_reserve"], "type": "value_error",
+        "msg": "cash reserve 1,500.00 is not below the portfolio's value after the cash flow (1,400.00); "
+               "nothing could stay invested"}]
