@@ -57,7 +57,7 @@ BAD_PAYLOADS: list[tuple[str, str, Any, dict[str, Any]]] = [
      {"portfolio_value": -5, "drift_threshold": "0.02",
       "assets": [{"asset": "A", "target_weight": 1.2, "current_weight": 0.5}]},
      _invalid("4 invalid fields",
-              (["portfolio_value"], "Input should be greater than 0", "greater_than"),
+              (["portfolio_value"], "Input should be greater than or equal to 0.01", "greater_than_equal"),
               (["drift_threshold"], "Input should be a valid number", "float_type"),
               (["assets", 0, "target_weight"], "Input should be less than or equal to 1", "less_than_equal"),
               (["assets", 0, "price"], "Field required", "missing"))),

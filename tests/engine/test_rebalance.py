@@ -241,7 +241,7 @@ def test_an_unfundable_buy_says_there_is_no_cash_not_that_it_is_below_a_lot() ->
         Holding(symbol="C", asset_class="stock", quantity=3_400, price=1.0, target_weight=0.3),
     ])
     result = rebalance(portfolio, RebalancePolicy(band=Band(kind="absolute", width=0.05)))
-    a, b, c = result.trades
+    _, b, _ = result.trades
     assert [t.action for t in result.trades] == ["HOLD", "HOLD", "HOLD"]
     assert b.reason == ("drift -8.0 pp outside ±5.0 pp band; not traded: no cash available above the reserve "
                         "(in-band positions are held)")
