@@ -47,14 +47,15 @@ __all__ = [
 # --- scoring (pure) ----------------------------------------------------------------------------
 def _rank_ic(forecasts: np.ndarray, realised: np.ndarray) -> np.ndarray:
     """Spearman correlation across columns, per row; NaN where < 3 pairs or a constant row."""
-    from scipy.stats import rankdata  # ≈ 0.5 s to import: only when scoring
-
     valid = np.isfinite(forecasts) & np.isfinite(realised)
     n = valid.sum(axis=1)
     nn = np.maximum(n, 1)[:, None]
 
     def centred_ranks(x: np.ndarray) -> np.ndarray:
-        ranks = np.where(valid, rankdata(np.where(valid, x, np.nan), axis=1, nan_policy="omit"), 0.0)
+        # Average ranks of the valid entries (ties share their mean rank), as scipy's rankdata,
+        # without scipy.stats' 0.7 s import on the pipeline's path.
+        ranks = pd.DataFrame(np.where(valid, x, np.nan)).rank(axis=1, method="average").to_numpy()
+        ranks = np.where(valid, ranks, 0.0)
         return np.where(valid, ranks - ranks.sum(axis=1, keepdims=True) / nn, 0.0)
 
     fc, rc = centred_ranks(forecasts), centred_ranks(realised)
