@@ -3,10 +3,13 @@
 Status codes:
 - 400: the request cannot be understood or fails validation (bad JSON, wrong content type,
   :class:`engine.errors.InvalidRequest`).
-- 401: missing or wrong bearer token. 404, 405, 413: as HTTP means them.
+- 401: missing or wrong bearer token. 404, 405, 413: as HTTP means them; an engine error with
+  code ``not_found`` (no pipeline run with that id) is a 404 too.
+- 409: the engine refused a state change the resource is not in a state for (code
+  ``approval_refused``: approving a blocked run, deciding a run twice).
 - 422: the request is valid but the data cannot support it: :class:`~engine.errors.DataError`,
-  :class:`~engine.errors.InsufficientData`, :class:`~engine.errors.SolverError` (any engine
-  error other than ``InvalidRequest``). The client can act on it (other symbols, more history).
+  :class:`~engine.errors.InsufficientData`, :class:`~engine.errors.SolverError` (any other engine
+  error but ``InvalidRequest``). The client can act on it (other symbols, more history).
 - 500: anything unexpected; logged with the request id, which the body repeats. Never a trace.
 """
 
@@ -26,6 +29,12 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+}
+# Engine error codes with a status of their own; every other engine error is a 422. Mapped by
+# code, so the app does not import the pipeline's modules to recognise their exceptions.
+ENGINE_STATUS = {
+    "not_found": 404,
+    "approval_refused": 409,
 }
 
 
@@ -54,7 +63,7 @@ def _invalid_request(exc: InvalidRequest) -> Response:
 
 
 def _engine_error(exc: RebalancerError) -> Response:
-    return error_response(422, exc.code, exc.message, exc.details)
+    return error_response(ENGINE_STATUS.get(exc.code, 422), exc.code, exc.message, exc.details)
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -1,16 +1,22 @@
 """Response envelopes: the engine's result models plus the ``metadata`` every answer carries.
 
 These add no rule of their own; they exist so the OpenAPI document describes exactly what the
-views send (each is the engine's model with one more field, or a named list of them).
+views send (each is the engine's model with one more field, or a named list of them). Where the
+engine answers with a dataclass (audit entries, model records, the verify result), the schema
+is generated from the dataclass itself, so it cannot drift from what is serialised.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from engine.audit import AuditEntry, VerifyResult
+from engine.governance.registry import ModelRecord
 from engine.schemas import (
     PortfolioSummary,
     RebalanceReport,
@@ -20,6 +26,9 @@ from engine.schemas import (
     SeriesInfo,
     StressReport,
 )
+from engine.schemas.ai import PortfolioForecast, PortfolioTargets
+from engine.schemas.backtest import BacktestResult
+from engine.schemas.pipeline import RunRecord, RunSummary
 
 
 class Metadata(BaseModel):
@@ -128,3 +137,59 @@ class BlueprintResponse(BaseModel):
     stages: list[BlueprintStage]
     governance: dict[str, Any]
     metadata: Metadata
+
+
+# --- AI-assisted targets, the governed pipeline, governance (issue 6) -------------------------
+class ForecastResponse(PortfolioForecast):
+    """A portfolio's forecast, its measured walk-forward skill and the plain verdict beside it."""
+
+    metadata: Metadata
+
+
+class OptimizeResponse(PortfolioTargets):
+    """Strategic against optimised targets, each tilt explained by signal; a fallback says why."""
+
+    metadata: Metadata
+
+
+class BacktestResponse(BacktestResult):
+    metadata: Metadata
+
+
+class RunResponse(RunRecord):
+    """A pipeline run's whole record: every stage, the controls, the decision and the execution."""
+
+    metadata: Metadata
+
+
+class RunListResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    runs: list[RunSummary] = Field(description="Newest first.")
+    metadata: Metadata
+
+
+class ModelListResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelRecord] = Field(description="By name, then version.")
+    metadata: Metadata
+
+
+class AuditListResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[AuditEntry] = Field(description="In sequence order; each names the hash of the one before.")
+    metadata: Metadata
+
+
+def _dataclass_fields(cls: type) -> dict[str, Any]:
+    """``create_model`` field definitions for a dataclass's fields (all required, as in the dataclass)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name], ...) for f in dataclasses.fields(cls)}
+
+
+AuditVerifyResponse = create_model(
+    "AuditVerifyResponse", __config__=ConfigDict(extra="forbid"), __module__=__name__,
+    __doc__="The audit chain recomputed: ok, entries checked, and every edited or deleted entry found.",
+    **_dataclass_fields(VerifyResult), metadata=(Metadata, ...))

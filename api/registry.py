@@ -7,6 +7,7 @@ documentation cannot drift from what the server really does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,17 +16,22 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel
 
 ENDPOINTS_KEY = "api.endpoints"
-View = Callable[[], Any]
+View = Callable[..., Any]
+# Flask's "<name>" or "<converter:name>" path segment.
+_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
 @dataclass(frozen=True)
 class Endpoint:
     """What one operation accepts and answers.
 
-    ``body`` lists the accepted request models (more than one = ``oneOf`` forms) and
-    ``responses`` the models of a 200 answer. ``auth=False`` makes the route public;
-    ``engine_errors`` documents the 422 answer of the engine's data errors. ``examples``
-    maps an example name to a request body shown in the document and on ``/``.
+    ``body`` lists the accepted request models (more than one = ``oneOf`` forms), ``query``
+    the model of the query string (see :mod:`api.params`) and ``responses`` the models of a
+    success answer, sent with ``status``. ``auth=False`` makes the route public;
+    ``engine_errors`` documents the 422 answer of the engine's data errors and ``errors`` any
+    other error status the route answers, as ``(status, description)``. ``examples`` maps an
+    example name to a request body shown in the document and on ``/``. Path parameters are
+    Flask's ``<name>`` segments (strings).
     """
 
     method: str
@@ -34,11 +40,24 @@ class Endpoint:
     description: str = ""
     tag: str = "api"
     body: tuple[type[BaseModel], ...] = ()
+    query: type[BaseModel] | None = None
     responses: tuple[type[BaseModel], ...] = ()
+    status: int = 200
     media_type: str = "application/json"
     auth: bool = True
     engine_errors: bool = False
+    errors: tuple[tuple[int, str], ...] = ()
     examples: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def path_params(self) -> list[str]:
+        """Names of the path's parameters, in order."""
+        return _PATH_PARAM.findall(self.path)
+
+    @property
+    def doc_path(self) -> str:
+        """The path as OpenAPI writes it: ``{name}`` for Flask's ``<name>``."""
+        return _PATH_PARAM.sub(r"{\1}", self.path)
 
 
 class DocumentedBlueprint(Blueprint):

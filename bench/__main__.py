@@ -14,7 +14,7 @@ import traceback
 from bench.harness import machine, render
 
 SUITES = ["bench_risk", "bench_montecarlo", "bench_rebalance", "bench_api", "bench_gui", "bench_optimize",
-          "bench_pipeline"]
+          "bench_pipeline", "bench_package"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,13 @@ def openapi_document() -> dict:
     return current_app.extensions[DOCUMENT_KEY]
 
 
+def _query_fields(spec: Endpoint) -> list[tuple[str, str]]:
+    """(name, description) of each query parameter the route takes."""
+    if spec.query is None:
+        return []
+    return [(name, field.description or "") for name, field in spec.query.model_fields.items()]
+
+
 @bp.operation(Endpoint("GET", "/api/openapi.json", "This API's OpenAPI 3.1 document.", tag="docs",
                        description="Answer metadata is under the `x-metadata` extension key."))
 def openapi() -> Response:
@@ -32,7 +39,7 @@ def openapi() -> Response:
                        tag="docs", media_type="text/html", auth=False))
 def index() -> str:
     endpoints = [
-        (spec, {name: json.dumps(value, indent=2) for name, value in spec.examples.items()})
+        (spec, {name: json.dumps(value, indent=2) for name, value in spec.examples.items()}, _query_fields(spec))
         for spec in declared_endpoints()
     ]
     return render_template("index.html", endpoints=endpoints, metadata=metadata(),

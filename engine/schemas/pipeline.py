@@ -81,6 +81,18 @@ class RunDecision(ResultModel):
     at: dt.datetime
 
 
+class DecisionRequest(StrictModel):
+    """A user's approve or reject of a run awaiting approval (``approve_run`` / ``reject_run``).
+
+    Both fields are required and must hold more than whitespace: the note is the reason an
+    auditor reads beside the decision.
+    """
+
+    user: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Who decides; recorded with the run and in the audit trail.")
+    note: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="Why.")
+
+
 class RunRecord(ResultModel):
     run_id: str
     status: RunStatus

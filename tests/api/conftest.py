@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,14 @@ from api import create_app
 
 TOKEN = "test-token-1234"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run records, the audit trail and the model registry of every API test live in tmp."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("REBALANCER_DATA_DIR", str(path))
+    return path
 
 
 @pytest.fixture

@@ -22,6 +22,18 @@ PROTECTED = [
     ("POST", "/api/rebalance"),
     ("POST", "/api/risk"),
     ("POST", "/api/stress"),
+    ("POST", "/api/forecast"),
+    ("POST", "/api/optimize"),
+    ("POST", "/api/backtest"),
+    ("POST", "/api/pipeline/runs"),
+    ("GET", "/api/pipeline/runs"),
+    ("GET", "/api/pipeline/runs/20261124T111615-c495d81284"),
+    ("POST", "/api/pipeline/runs/20261124T111615-c495d81284/approve"),
+    ("POST", "/api/pipeline/runs/20261124T111615-c495d81284/reject"),
+    ("GET", "/api/models"),
+    ("GET", "/api/audit"),
+    ("GET", "/api/audit/verify"),
+    ("GET", "/api/audit/export"),
     ("GET", "/api/no-such-route"),  # an unknown route does not reveal itself without the token
 ]
 
@@ -107,7 +119,10 @@ def test_index_page_lists_every_endpoint_with_an_example(client: FlaskClient) ->
     text = page.get_data(as_text=True)
     assert '<a href="/api/openapi.json">' in text
     for path in ("/api/health", "/api/rebalance", "/api/risk", "/api/stress", "/api/scenarios",
-                 "/api/market-data/symbols", "/api/multi-agent-blueprint", "/api/openapi.json"):
+                 "/api/market-data/symbols", "/api/multi-agent-blueprint", "/api/openapi.json", "/api/forecast",
+                 "/api/optimize", "/api/backtest", "/api/pipeline/runs", "/api/pipeline/runs/{run_id}",
+                 "/api/pipeline/runs/{run_id}/approve", "/api/pipeline/runs/{run_id}/reject", "/api/models",
+                 "/api/audit", "/api/audit/verify", "/api/audit/export"):
         assert f"{path}</code>" in text
     assert "&#34;portfolio_value&#34;: 100000" in text  # the seed example, HTML-escaped
     assert page.headers["X-Request-ID"] in text

@@ -1,0 +1,110 @@
+"""The local REST API switch: start/stop the embedded server, show and copy its URL and token.
+
+``api`` (and Flask) is imported only when the user first starts the server, on a worker
+thread, so neither the app's start-up nor the GUI thread pays for it. Each start uses a fresh
+random token; the server listens on 127.0.0.1 only and is stopped when the window closes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QGuiApplication
+
+from desktop.controller import error_message
+from desktop.workers import Worker
+
+__all__ = ["ApiSwitch"]
+
+
+def _start_server(token: str) -> Any:
+    from api.server import EmbeddedServer
+
+    return EmbeddedServer(host="127.0.0.1", port=0, token=token).start()
+
+
+class ApiSwitch(QObject):
+    """A checkable action plus copy actions. Signals: ``started(url)``, ``stopped()``,
+    ``failed(message)``."""
+
+    started = Signal(str)
+    stopped = Signal()
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.server: Any = None
+        self._starter: Worker | None = None
+        self.toggle_action = QAction("Local API", self, checkable=True)
+        self.toggle_action.setToolTip("Serve the REST API on 127.0.0.1 for scripts and other tools")
+        self.toggle_action.toggled.connect(self._toggled)
+        self.copy_url_action = QAction("Copy API URL", self, enabled=False)
+        self.copy_url_action.triggered.connect(lambda: self._copy(self.url))
+        self.copy_token_action = QAction("Copy API token", self, enabled=False)
+        self.copy_token_action.triggered.connect(lambda: self._copy(self.token))
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None
+
+    @property
+    def url(self) -> str:
+        return self.server.url if self.server is not None else ""
+
+    @property
+    def token(self) -> str:
+        return self.server.token if self.server is not None else ""
+
+    def start(self) -> None:
+        """Start the server (asynchronously; ``started(url)`` or ``failed`` follows)."""
+        if self.running or self._starter is not None:
+            return
+        self.toggle_action.blockSignals(True)
+        self.toggle_action.setChecked(True)
+        self.toggle_action.blockSignals(False)
+        worker = Worker(_start_server, secrets.token_urlsafe(32))
+        worker.signals.returned.connect(self._on_started)
+        worker.signals.errored.connect(self._on_failed)
+        self._starter = worker.start()
+
+    def stop(self) -> None:
+        """Stop the server (blocks briefly while in-flight requests are answered)."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+            self.stopped.emit()
+        self._sync_actions()
+
+    def _toggled(self, checked: bool) -> None:
+        if checked:
+            self.start()
+        else:
+            self.stop()
+
+    def _on_started(self, server: Any) -> None:
+        self._starter = None
+        if not self.toggle_action.isChecked():  # switched off while starting
+            server.stop()
+            return
+        self.server = server
+        self._sync_actions()
+        self.started.emit(server.url)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._starter = None
+        self._sync_actions()
+        self.failed.emit(error_message(exc))
+
+    def _sync_actions(self) -> None:
+        self.toggle_action.blockSignals(True)
+        self.toggle_action.setChecked(self.running)
+        self.toggle_action.blockSignals(False)
+        self.copy_url_action.setEnabled(self.running)
+        self.copy_token_action.setEnabled(self.running)
+
+    @staticmethod
+    def _copy(text: str) -> None:
+        if text:
+            QGuiApplication.clipboard().setText(text)

@@ -1,0 +1,524 @@
+"""The AI targets tab: forecasts with their measured skill, strategic against optimised targets.
+
+The tab owns its work (STYLE.md): "Forecast & optimise" gathers the portfolio and policy as
+they stand and starts :func:`job_optimize` (``engine.service.optimize``) on a pool thread; the
+GUI thread only formats the :class:`PortfolioTargets` that comes back. "Use these targets" is
+one undoable :class:`~desktop.commands.ReplacePortfolioCommand` that sets every holding's
+target weight, so Ctrl+Z restores the strategic targets in one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRectF,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.controller import error_message
+from desktop.panels.charts import GroupedBarChart
+from desktop.panels.formatting import BANNER_STYLES, DASH, date_text, number, pct, pp, ratio, signed_pct
+from desktop.panels.target_commands import SAME, apply_state, use_targets_command
+from desktop.workers import Worker
+from engine.schemas import Portfolio, RebalancePolicy
+from engine.schemas.ai import AssetForecast, PortfolioForecast, PortfolioTargets, SignalForecast, TiltExplanation
+
+__all__ = ["AI_COLUMNS", "AiTargetsTab", "AiTargetsTableModel", "AssetRow", "ConfidenceDelegate", "asset_rows",
+           "build_optimize_request", "job_optimize", "skill_banner"]
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+# --- pure helpers (no widgets) --------------------------------------------------------------------
+def build_optimize_request(portfolio: Portfolio, policy: RebalancePolicy | None) -> dict[str, Any]:
+    """The ``service.optimize`` request: the policy's cost and turnover cap feed the optimiser
+    (the engine's defaults otherwise), so the tilt never asks for trades the policy forbids."""
+    optimize: dict[str, Any] = {}
+    if policy is not None:
+        optimize["cost_bps"] = policy.cost_bps
+        if policy.turnover_limit is not None:
+            optimize["turnover_limit"] = policy.turnover_limit
+    return {"portfolio": portfolio.model_dump(), "optimize": optimize}
+
+
+def job_optimize(request: Mapping[str, Any]) -> PortfolioTargets:
+    """Run on a pool thread: the forecast, its walk-forward skill and the optimised targets."""
+    from engine import service
+
+    return service.optimize(request)
+
+
+# --- views: the skill banner, the per-asset table and its confidence bars ------------------------
+_HEADLINES: dict[str, tuple[str, str]] = {
+    "none": ("No measured out-of-sample skill — treat these tilts with caution.", "bound"),
+    "undetermined": ("Skill could not be measured — these tilts are untested; treat them with caution.", "bound"),
+    "negative": ("Negative measured skill — out of sample the forecasts did worse than chance; do not rely "
+                 "on these tilts.", "error"),
+    "weak": ("Weak measured out-of-sample skill — a small, uncertain edge.", "info"),
+    "moderate": ("Moderate measured out-of-sample skill.", "info"),
+}
+_SIGNALS = (("momentum", "Momentum"), ("mean_reversion", "Mean reversion"), ("ewma", "EWMA"))
+
+
+_PERIOD = {"daily": "trading day", "weekly": "week", "monthly": "month", "quarterly": "quarter", "annual": "year"}
+
+
+def _periods(n: int, frequency: str) -> str:
+    """``21, "daily"`` -> ``"21 trading days"``, ``1, "monthly"`` -> ``"month"``; else periods."""
+    word = _PERIOD.get(frequency, "period")
+    return word if n == 1 else f"{n} {word}s"
+
+
+def _rmse(x: float | None) -> str:
+    return number(x, 4)
+
+
+def skill_banner(f: PortfolioForecast) -> tuple[str, str]:
+    """(HTML, banner kind): the skill level in plain words, its figures, and the engine's verdict."""
+    headline, kind = _HEADLINES.get(f.skill_level, _HEADLINES["undetermined"])
+    s = f.skill
+    lines = [f"<span style='font-size:11.5pt; font-weight:700'>{headline}</span>"]
+    if s is not None:
+        ic = (f"<b>IC {ratio(s.ic_mean)}</b>" + (f" (t {ratio(s.ic_tstat)})" if s.ic_tstat is not None else "")
+              + f" over {s.n_ic_dates} dates" if s.n_ic_dates else "<b>IC not measurable</b> (too few holdings to rank)")
+        lines.append(
+            f"{ic} &nbsp;·&nbsp; <b>hit rate {pct(s.hit_rate)}</b> (historical "
+            f"mean {pct(s.hit_rate_mean)}) &nbsp;·&nbsp; <b>{s.n_dates} forecast dates</b>, walk-forward "
+            f"{date_text(s.window_start)} → {date_text(s.window_end)} &nbsp;·&nbsp; RMSE {_rmse(s.rmse)} against "
+            f"{_rmse(s.rmse_mean)} (historical mean) and {_rmse(s.rmse_zero)} (zero)")
+    lines.append(f"<span style='font-size:9pt'>{f.skill_verdict}</span>")
+    return "<br>".join(lines), kind
+
+
+def skill_tooltip(f: PortfolioForecast) -> str:
+    """The verdict and the skill per asset class."""
+    parts = [f.skill_verdict]
+    for c in (f.skill.by_class if f.skill else []):
+        parts.append(f"{c.asset_class}: {c.n_assets} assets, IC {ratio(c.ic_mean)} over {c.n_ic_dates} dates, "
+                     f"hit rate {pct(c.hit_rate)}, RMSE {_rmse(c.rmse)}")
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    """One holding: its tilt explanation and (when forecast) its forecast."""
+
+    symbol: str
+    tilt: TiltExplanation
+    forecast: AssetForecast | None
+
+    def signal(self, name: str) -> SignalForecast | None:
+        return next((s for s in self.forecast.signals if s.signal == name), None) if self.forecast else None
+
+
+def asset_rows(result: PortfolioTargets) -> list[AssetRow]:
+    """The optimiser's assets, in its order, each with its forecast."""
+    forecasts = {a.symbol: a for a in result.forecast.forecast.assets}
+    return [AssetRow(a.symbol, a, forecasts.get(a.symbol)) for a in result.targets.assets]
+
+
+def _contribution(row: AssetRow, name: str) -> float | None:
+    s = row.signal(name)
+    return s.contribution if s is not None else None
+
+
+def _signal_tip(row: AssetRow, name: str, title: str) -> str:
+    s = row.signal(name)
+    if s is None:
+        return f"{row.symbol}: no forecast."
+    return (f"{title} on {row.symbol}: forecast {signed_pct(s.expected_return)} a year at confidence "
+            f"{pct(s.confidence, 0)}; {pct(s.weight, 0)} of the ensemble, so it contributes "
+            f"{signed_pct(s.contribution, 2)} to the expected return.")
+
+
+def _bp(x: float) -> str:
+    return signed_pct(x * 100, 1).replace(" %", " bp")  # a fraction of value in basis points
+
+
+def _why_tip(row: AssetRow) -> str:
+    """The engine's reason, then the objective's terms in basis points of value over the horizon."""
+    t = row.tilt
+    by_signal = ", ".join(f"{title} {_bp(t.signal_terms.get(key, 0.0))}" for key, title in _SIGNALS)
+    bound = f" At its bound: {', '.join(t.binding)}." if t.binding else ""
+    return (f"{t.reason}.\nOver the horizon the tilt gains {_bp(t.return_term)} of value from the forecast "
+            f"({by_signal}), risk penalty {_bp(t.risk_term)}, trading cost {_bp(t.cost_term)}. Largest tilt "
+            f"allowed {pct(t.max_tilt, 2)} (max deviation × confidence); trade from today {pp(t.trade)}.{bound}")
+
+
+# (header, header tooltip, raw, text, numeric)
+AI_COLUMNS: tuple[tuple[str, str, Callable[[AssetRow], Any], Callable[[AssetRow], str], bool], ...] = (
+    ("Symbol", "Holding (asset class in the tooltip).", lambda r: r.symbol, lambda r: r.symbol, False),
+    ("Expected return", "A year, arithmetic: the ensemble forecast, the signals' confidence-weighted mean.",
+     lambda r: r.forecast.expected_return if r.forecast else None,
+     lambda r: signed_pct(r.forecast.expected_return) if r.forecast else DASH, True),
+    ("Confidence", "0–100 %: the signals' confidence, discounted when they disagree.",
+     lambda r: r.forecast.confidence if r.forecast else None,
+     lambda r: pct(r.forecast.confidence, 0) if r.forecast else DASH, True),
+    *((title, f"{title}'s contribution to the expected return (its ensemble weight × its forecast).",
+       (lambda r, k=key: _contribution(r, k)), (lambda r, k=key: signed_pct(_contribution(r, k))), True)
+      for key, title in _SIGNALS),
+    ("Current", "Holding value / total value today.", lambda r: r.tilt.current, lambda r: pct(r.tilt.current, 2), True),
+    ("Strategic", "The target weight set in the holdings.", lambda r: r.tilt.strategic,
+     lambda r: pct(r.tilt.strategic, 2), True),
+    ("Optimised", "The optimiser's target weight.", lambda r: r.tilt.optimised, lambda r: pct(r.tilt.optimised, 2), True),
+    ("Tilt", "Optimised − strategic, percentage points.", lambda r: r.tilt.tilt, lambda r: pp(r.tilt.tilt), True),
+    ("Why", "The tilt explained by signal, risk and cost (details in the tooltip).", lambda r: r.tilt.reason,
+     lambda r: r.tilt.reason, False),
+)
+_HEADERS = tuple(c[0] for c in AI_COLUMNS)
+_KEYS = {title: key for key, title in _SIGNALS}
+_GAIN, _LOSS, _MUTED = QColor("#1e7d45"), QColor("#b3261e"), QColor("#7b8794")
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+
+class AiTargetsTableModel(QAbstractTableModel):
+    """One row per holding; ``Qt.UserRole`` is the raw value (the sort key, what tests compare)."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[AssetRow] = []
+
+    @staticmethod
+    def column(header: str) -> int:
+        return _HEADERS.index(header)
+
+    def set_rows(self, rows: list[AssetRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(AI_COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(AI_COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            # Two-line headers leave the explanation column the room it needs.
+            return AI_COLUMNS[section][0].replace(" ", "\n", 1) if section not in (0, len(AI_COLUMNS) - 1) else AI_COLUMNS[section][0]
+        return AI_COLUMNS[section][1] if role == Qt.ItemDataRole.ToolTipRole else None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        row, (header, _tip, raw, text, numeric) = self.rows[index.row()], AI_COLUMNS[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return text(row)
+        if role == Qt.ItemDataRole.UserRole:
+            return raw(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _RIGHT if numeric else _LEFT
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if header == "Tilt" and abs(row.tilt.tilt) > SAME:
+                return _GAIN if row.tilt.tilt > 0 else _LOSS
+            signal = row.signal(_KEYS.get(header, ""))
+            return _MUTED if header == "Why" or (signal is not None and signal.weight == 0) else None
+        if role == Qt.ItemDataRole.FontRole and header in ("Symbol", "Optimised"):
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, header)
+        return None
+
+    @staticmethod
+    def _tooltip(row: AssetRow, header: str) -> str:
+        if header in _KEYS:
+            return _signal_tip(row, _KEYS[header], header)
+        if header == "Why":
+            return _why_tip(row)
+        f = row.forecast
+        if header == "Expected return" and f is not None:
+            return (f"{signed_pct(f.expected_return)} a year; {signed_pct(f.horizon_return, 2)} over the forecast "
+                    f"horizon; from {f.n_observations:,} returns.")
+        return f"{row.symbol} ({row.tilt.asset_class or 'unclassified'})"
+
+
+class ConfidenceDelegate(QStyledItemDelegate):
+    """Draws the confidence (``Qt.UserRole`` in [0, 1]) as a bar behind the cell's text."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        value = index.data(Qt.ItemDataRole.UserRole)
+        if isinstance(value, float):
+            r = option.rect.adjusted(3, 4, -3, -4)
+            painter.save()
+            painter.fillRect(QRectF(r.x(), r.y(), r.width() * min(max(value, 0.0), 1.0), r.height()),
+                             QColor("#c9daf0"))
+            painter.restore()
+        super().paint(painter, option, index)
+
+
+# --- the tab ---------------------------------------------------------------------------------------
+def _label(style: str = "", rich: bool = True) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
+    label.setStyleSheet(style)
+    return label
+
+
+class AiTargetsTab(QWidget):
+    """Forecast & optimise the portfolio of ``model``; use the optimised targets (undoable).
+
+    Parameters
+    ----------
+    model
+        The holdings model: read when a run starts, and changed (through its undo stack) by
+        "Use these targets".
+    policy
+        Returns the rebalancing policy as it stands (its cost and turnover cap shape the tilt);
+        None uses the engine's optimiser defaults.
+    """
+
+    resultReady = Signal(object)  # PortfolioTargets now on screen
+    failed = Signal(str)
+    targetsApplied = Signal(dict)  # symbol -> target weight just set
+
+    def __init__(self, model: Any, policy: Callable[[], RebalancePolicy] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._model, self._policy = model, policy
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._worker: Worker | None = None
+        self.result: PortfolioTargets | None = None
+        self._basis: Portfolio | None = None
+        self._pending_basis: Portfolio | None = None
+        self.table_model = AiTargetsTableModel(self)
+        self._build()
+        self._layout()
+        model.portfolioChanged.connect(self.refresh_apply_state)
+        model.modelReset.connect(self.refresh_apply_state)
+        self.refresh_apply_state()
+
+    def _build(self) -> None:
+        self.run_button = QPushButton("Forecast && optimise")
+        self.run_button.setToolTip("Forecast every holding (momentum, mean reversion, EWMA), measure the model's "
+                                   "skill walk-forward on their own history, then tilt the strategic targets.")
+        self.run_button.clicked.connect(self.run)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # the engine reports no progress here: an indeterminate bar
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
+        self.info_label = _label("color:#52606d; font-size:9pt;")
+        self.info_label.setText("No forecast yet: press <b>Forecast &amp; optimise</b>.")
+        self.skill_label = _label()
+        self.skill_label.hide()
+        self.status_label = _label("font-size:10pt; color:#1f2933;")
+        self.use_button = QPushButton("Use these targets")
+        self.use_button.clicked.connect(self.use_targets)
+        self.use_note = _label("color:#52606d; font-size:9pt;", rich=False)
+        self.use_note.setMaximumWidth(330)
+        self.message_label = _label()
+        self.message_label.hide()
+        self.warnings_label = _label(BANNER_STYLES["bound"])
+        self.warnings_label.hide()
+        self.table = self._make_table()
+        self.detail_label = _label("color:#1f2933; font-size:9pt; padding:2px 4px;", rich=False)
+        self.table.selectionModel().currentRowChanged.connect(self._show_detail)
+        self.chart = GroupedBarChart(title="Target weights: strategic against optimised",
+                                     before_name="Strategic", after_name="Optimised", target_name=None)
+
+    def _make_table(self) -> QTableView:
+        proxy = QSortFilterProxyModel(self)
+        proxy.setSourceModel(self.table_model)
+        proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        table = QTableView()
+        table.setModel(proxy)
+        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        table.setSortingEnabled(True)
+        table.setAlternatingRowColors(True)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(False)
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(24)
+        table.setItemDelegateForColumn(self.table_model.column("Confidence"), ConfidenceDelegate(table))
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        return table
+
+    def _layout(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(self.run_button)
+        top.addWidget(self.busy)
+        top.addWidget(self.info_label, 1)
+        status = QHBoxLayout()
+        status.addWidget(self.status_label, 1)
+        use = QVBoxLayout()
+        use.addWidget(self.use_button)
+        use.addWidget(self.use_note)
+        use.addStretch(1)
+        status.addLayout(use)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        table_box = QWidget()
+        box = QVBoxLayout(table_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.table, 1)
+        box.addWidget(self.detail_label)
+        splitter.addWidget(table_box)
+        splitter.addWidget(self.chart)
+        splitter.setSizes([350, 190])
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.addLayout(top)
+        layout.addWidget(self.message_label)
+        layout.addWidget(self.skill_label)
+        layout.addLayout(status)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.warnings_label)
+
+    # --- running ----------------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self._worker is not None
+
+    def run(self) -> None:
+        """Start a forecast and optimisation of the portfolio as it stands (ignored while one runs)."""
+        if self._worker is not None:
+            return
+        portfolio = self._model.portfolio()
+        request = build_optimize_request(portfolio, self._policy() if self._policy else None)
+        self._banner("", None)
+        self._set_busy(True)
+        worker = Worker(job_optimize, request)
+        # Bound methods only: Qt drops the connection if the tab is deleted before the worker ends.
+        worker.signals.returned.connect(self._returned)
+        worker.signals.errored.connect(self._errored)
+        worker.signals.finished.connect(self._finished)
+        self._pending_basis = portfolio
+        self._worker = worker.start(self._pool)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Wait for a running optimisation (call from the window's close)."""
+        self._pool.waitForDone(timeout_ms)
+
+    def _set_busy(self, busy: bool) -> None:
+        if not busy:
+            self._worker = None
+        self.run_button.setEnabled(not busy)
+        self.busy.setVisible(busy)
+
+    def _returned(self, result: Any) -> None:
+        # The run is over once it has answered: the buttons need not wait for ``finished``.
+        self._set_busy(False)
+        self.show_result(result, self._pending_basis)
+
+    def _finished(self) -> None:
+        # Normally ``returned`` or ``errored`` ended the run already; a newer run must not be ended here.
+        if self._worker is not None and self.sender() is self._worker.signals:
+            self._set_busy(False)
+
+    def _errored(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        message = error_message(exc)
+        stale = " The figures below are from the last successful run." if self.result else ""
+        self._banner(f"<b>Could not forecast and optimise.</b> {message}{stale}", "error")
+        self.failed.emit(message)
+
+    # --- display --------------------------------------------------------------------------------------
+    def show_result(self, result: PortfolioTargets, basis: Portfolio) -> None:
+        """Show ``result``, computed for the portfolio ``basis``."""
+        self.result, self._basis = result, basis
+        f = result.forecast
+        self.info_label.setText(
+            f"Model <b>{f.model_version}</b> &nbsp;·&nbsp; forecast as of {date_text(f.forecast.as_of)} for the next "
+            f"{_periods(f.forecast.horizon, f.frequency)} &nbsp;·&nbsp; {f.n_periods:,} {f.frequency} returns "
+            f"{date_text(f.history_start)} → {date_text(f.history_end)}")
+        html, kind = skill_banner(f)
+        self.skill_label.setText(html)
+        self.skill_label.setStyleSheet(BANNER_STYLES[kind] + " font-size:10pt;")
+        self.skill_label.setToolTip(skill_tooltip(f))
+        self.skill_label.show()
+        self.status_label.setText(self._status_html(result))
+        rows = asset_rows(result)
+        self.table_model.set_rows(rows)
+        self.detail_label.setText("Select a holding to read why its target was (or was not) tilted.")
+        self.chart.set_data([r.symbol for r in rows], [r.tilt.strategic for r in rows],
+                            [r.tilt.optimised for r in rows])
+        warnings = dict.fromkeys([*f.warnings, *result.targets.warnings, *result.warnings])
+        self.warnings_label.setText("<br>".join(f"• {w}" for w in warnings))
+        self.warnings_label.setVisible(bool(warnings))
+        self.refresh_apply_state()
+        self.resultReady.emit(result)
+
+    def _show_detail(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        row = self.table.model().mapToSource(current).row() if current.isValid() else -1
+        if 0 <= row < len(self.table_model.rows):
+            r = self.table_model.rows[row]
+            self.detail_label.setText(f"{r.symbol}: {_why_tip(r)}")
+
+    @staticmethod
+    def _status_html(result: PortfolioTargets) -> str:
+        t = result.targets
+        if t.status == "fallback":
+            return (f"<span style='color:#7a4b00; font-weight:600'>Fallback — the strategic targets are kept.</span> "
+                    f"{t.reason}.")
+        tilted = sum(abs(a.tilt) > SAME for a in t.assets)
+        took = f", {t.solve_seconds * 1e3:.0f} ms" if t.solve_seconds is not None else ""
+        bound = f" At their limit: {', '.join(t.binding)}." if t.binding else ""
+        return (f"<span style='color:#1e7d45; font-weight:600'>Optimised</span> ({t.solver}{took}): {t.reason}; "
+                f"{tilted} of {len(t.assets)} targets tilted.<br>"
+                f"<span style='color:#52606d'>Expected return {pct(t.expected_return, 2)} a year (shrunk by "
+                f"confidence) · active volatility {pct(t.active_volatility, 2)} against the strategic mix · "
+                f"turnover {pct(t.turnover, 2)} · cost {pct(t.cost, 2)} of value.{bound}</span>")
+
+    def _banner(self, html: str, kind: str | None) -> None:
+        self.message_label.setVisible(bool(html))
+        self.message_label.setText(html)
+        if kind:
+            self.message_label.setStyleSheet(BANNER_STYLES[kind])
+
+    # --- use these targets ---------------------------------------------------------------------------
+    def refresh_apply_state(self) -> None:
+        """Enable "Use these targets" only when applying them makes sense, and say why (not)."""
+        enabled, note = apply_state(self.result, self._basis, self._model.portfolio())
+        self.use_button.setEnabled(enabled)
+        self.use_note.setText(note)
+        caution = ""
+        if self.result is not None and self.result.forecast.skill_level not in ("weak", "moderate"):
+            caution = " The forecast behind them has no measured skill."
+        self.use_button.setToolTip("Replace every holding's target weight with its optimised target, as one "
+                                   "undoable step." + caution)
+
+    def use_targets(self) -> None:
+        """Push one undo command that sets every holding's target to its optimised weight."""
+        enabled, _note = apply_state(self.result, self._basis, self._model.portfolio())
+        if not enabled or self.result is None:
+            return
+        try:
+            command = use_targets_command(self._model, self.result.targets.weights)
+        except Exception as exc:  # the engine's refusal is shown, never raised into the event loop
+            self._banner(f"<b>Could not use these targets.</b> {error_message(exc)}", "error")
+            return
+        self._model.push(command)
+        self.targetsApplied.emit({h.symbol: h.target_weight for h in self._model.portfolio().holdings})

@@ -1,0 +1,400 @@
+"""Reusable pyqtgraph charts: they take plain arrays, create their items once and update them.
+
+White background, dark text and antialiasing are set per widget, never through the process-wide
+``pg.setConfigOptions``. Tests read the plotted data back (``bars.opts``, ``curve.getData()``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics
+
+from desktop.panels.formatting import money_short, ordinal, pct_tick
+
+__all__ = ["COLORS", "CategoryBarChart", "CategoryTicks", "CorrelationHeatmap", "DateLineChart", "FanChart",
+           "FormatAxis", "GroupedBarChart", "HistogramChart", "dates_to_seconds", "style_plot"]
+
+# One palette for the whole app: "before" is a muted blue-grey, "after" orange, gains green, losses red.
+COLORS = {
+    "before": "#6f8fb3", "after": "#e07b24", "target": "#1f2933", "gain": "#2f9e5b", "loss": "#c8453b",
+    "band_outer": "#c9daf0", "band_inner": "#86aedb", "median": "#1f4e89", "marker": "#c8453b",
+    "start": "#1f2933", "text": "#1f2933",
+}
+_TICK_FONT = QFont()
+_TICK_FONT.setPointSize(9)
+
+
+class FormatAxis(pg.AxisItem):
+    """An axis whose tick labels come from ``formatter`` (money, percent) instead of SI prefixes."""
+
+    def __init__(self, orientation: str, formatter: Callable[[float], str], **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self._formatter = formatter
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values, scale, spacing):
+        return [self._formatter(v * scale) for v in values]
+
+
+def _style_axes(plot: pg.PlotItem, title: str = "") -> None:
+    """Dark ticks and text on light axis lines; no auto-range button or context menu."""
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen("#9aa5b1"))
+        axis.setTextPen(pg.mkPen(COLORS["text"]))
+        axis.setStyle(tickFont=_TICK_FONT, tickTextOffset=4)
+    if title:
+        plot.setTitle(title, color=COLORS["text"], size="11pt")
+    plot.setMouseEnabled(x=False, y=False)
+    plot.hideButtons()
+    plot.setMenuEnabled(False)
+
+
+def style_plot(widget: pg.PlotWidget, *, title: str = "", left: str = "", bottom: str = "") -> pg.PlotItem:
+    """White background, antialiasing, dark axes and text, a light horizontal grid, fixed view."""
+    widget.setBackground("w")
+    widget.setAntialiasing(True)
+    plot = widget.getPlotItem()
+    _style_axes(plot, title)
+    for side, text in (("left", left), ("bottom", bottom)):
+        if text:
+            plot.setLabel(side, text, color=COLORS["text"], **{"font-size": "9pt"})
+    plot.showGrid(x=False, y=True, alpha=0.25)
+    return plot
+
+
+def _legend(plot: pg.PlotItem, offset: tuple[int, int] = (10, 10)) -> pg.LegendItem:
+    return plot.addLegend(offset=offset, labelTextColor=COLORS["text"], labelTextSize="9pt",
+                          brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#c5ccd3"))
+
+
+def _zero_line(plot: pg.PlotItem, pos: float = 0.0, angle: int = 0) -> None:
+    plot.addItem(pg.InfiniteLine(pos=pos, angle=angle, pen=pg.mkPen("#52606d", width=1)))
+
+
+def dates_to_seconds(dates: Sequence[dt.date]) -> np.ndarray:
+    """Dates as POSIX seconds at UTC midnight, the x unit of a ``DateAxisItem(utcOffset=0)``."""
+    return np.asarray(dates, dtype="datetime64[D]").astype("datetime64[s]").astype(np.float64)
+
+
+class CategoryTicks:
+    """Category labels on a bottom or left axis, elided to the room each category gets.
+
+    ``labels`` keeps the full names; the axis shows them shortened with "…" when the chart
+    is too narrow, recomputed whenever the view is resized.
+    """
+
+    def __init__(self, plot: pg.PlotItem, axis: str, max_px: int | None = None) -> None:
+        self._plot, self._axis, self._max_px = plot, plot.getAxis(axis), max_px
+        self._metrics = QFontMetrics(_TICK_FONT)
+        self.labels: list[str] = []
+        plot.getViewBox().sigResized.connect(self.refresh)
+
+    def set(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        view = self._plot.getViewBox()
+        if self._max_px is not None:
+            room = self._max_px
+        else:  # a bottom axis: the view's width shared by the categories, less a small gap
+            room = int(view.width() / max(len(self.labels), 1)) - 4 if view.width() > 0 else 10**6
+        shown = [self._metrics.elidedText(s, Qt.TextElideMode.ElideRight, max(room, 12)) for s in self.labels]
+        self._axis.setTicks([[(float(i), s) for i, s in enumerate(shown)], []])
+
+
+class CategoryBarChart(pg.PlotWidget):
+    """One bar per category, labelled on the category axis (x, or y when ``horizontal``).
+
+    :attr:`values` returns the bar lengths as plotted; ``horizontal`` suits long labels
+    (scenario names), the first category on top.
+    """
+
+    def __init__(self, *, title: str = "", value_format: Callable[[float], str] = pct_tick,
+                 horizontal: bool = False, parent=None) -> None:
+        value_axis = "bottom" if horizontal else "left"
+        super().__init__(parent=parent, axisItems={value_axis: FormatAxis(value_axis, value_format)})
+        self.horizontal = horizontal
+        self.plot_item = style_plot(self, title=title)
+        self.plot_item.showGrid(x=horizontal, y=not horizontal, alpha=0.25)
+        if horizontal:
+            self.plot_item.invertY(True)
+            self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.62, brush=COLORS["before"], pen=None)
+        else:
+            self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=COLORS["before"], pen=None)
+        self.plot_item.addItem(self.bars)
+        self.ticks = CategoryTicks(self.plot_item, "left" if horizontal else "bottom", 260 if horizontal else None)
+        _zero_line(self.plot_item, angle=90 if horizontal else 0)
+
+    def set_highlight(self, index: int | None) -> None:
+        """Outline bar ``index`` (the selected category); None outlines none."""
+        n = len(self.values)
+        pens = [pg.mkPen(COLORS["target"], width=2) if i == index else pg.mkPen(None) for i in range(n)]
+        # An empty list trips pyqtgraph 0.14's BarGraphItem; None means "one shared pen" (none).
+        self.bars.setOpts(pens=pens or None)
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self.bars.opts["width" if self.horizontal else "height"], dtype=float)
+
+    def set_data(self, labels: Sequence[str], values: Sequence[float],
+                 colors: Sequence[str] | None = None) -> None:
+        """Show ``values[i]`` for ``labels[i]``; ``colors`` per bar, else the "before" colour."""
+        pos = np.arange(len(values), dtype=float)
+        v = np.asarray(values, dtype=float)
+        brushes = [pg.mkBrush(c) for c in (colors or [COLORS["before"]] * len(values))]
+        span = (-0.6, max(len(values) - 0.4, 0.6))
+        # Pens are reset with the data so a highlight never outlives the bars it was made for.
+        if self.horizontal:
+            self.bars.setOpts(x0=np.zeros_like(v), y=pos, width=v, brushes=brushes, pens=None)
+            self.plot_item.setYRange(*span, padding=0)
+        else:
+            self.bars.setOpts(x=pos, height=v, brushes=brushes, pens=None)
+            self.plot_item.setXRange(*span, padding=0)
+        self.plot_item.enableAutoRange(axis="x" if self.horizontal else "y")
+        self.ticks.set(labels)
+
+
+class GroupedBarChart(pg.PlotWidget):
+    """Before/after bars side by side per category, with the target as a black tick across both."""
+
+    def __init__(self, *, title: str = "", before_name: str = "Before", after_name: str = "After",
+                 target_name: str | None = "Target", parent=None) -> None:
+        """``target_name`` None leaves the target ticks out of the legend (a chart without targets)."""
+        super().__init__(parent=parent, axisItems={"left": FormatAxis("left", pct_tick)})
+        self.plot_item = style_plot(self, title=title)
+        legend = _legend(self.plot_item, offset=(-10, 6))
+        legend.setColumnCount(3)
+        self.before_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=COLORS["before"], pen=None)
+        self.after_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=COLORS["after"], pen=None)
+        # Pairs of points joined pairwise: one short horizontal segment per category.
+        self.target_marks = pg.PlotDataItem([], [], connect="pairs", antialias=True,
+                                            pen=pg.mkPen(COLORS["target"], width=2.5))
+        for item, name in ((self.before_bars, before_name), (self.after_bars, after_name),
+                           (self.target_marks, target_name)):
+            self.plot_item.addItem(item)
+            if name:
+                legend.addItem(item, name)
+        _zero_line(self.plot_item)
+        self.ticks = CategoryTicks(self.plot_item, "bottom")
+
+    def set_data(self, labels: Sequence[str], before: Sequence[float], after: Sequence[float],
+                 target: Sequence[float | None] | None = None) -> None:
+        """``target[i]`` None (e.g. cash, which has no target) draws no tick for that category."""
+        x = np.arange(len(labels), dtype=float)
+        self.before_bars.setOpts(x=x - 0.19, height=np.asarray(before, dtype=float))
+        self.after_bars.setOpts(x=x + 0.19, height=np.asarray(after, dtype=float))
+        tx, ty = [], []
+        for i, t in enumerate(target or []):
+            if t is not None:
+                tx += [i - 0.42, i + 0.42]
+                ty += [t, t]
+        self.target_marks.setData(np.asarray(tx, dtype=float), np.asarray(ty, dtype=float))
+        self.ticks.set(labels)
+        self.plot_item.setXRange(-0.6, max(len(labels) - 0.4, 0.6), padding=0)
+        # Head room above the tallest bar keeps the one-line legend clear of the data.
+        heights = np.concatenate([np.asarray(before, dtype=float), np.asarray(after, dtype=float),
+                                  np.asarray(ty, dtype=float), [0.0]])
+        low, high = min(heights.min(), 0.0), max(heights.max(), 1e-9) * 1.22
+        self.plot_item.setYRange(low - 0.03 * (high - low), high, padding=0)
+
+
+class DateLineChart(pg.PlotWidget):
+    """Named curves over dates; ``curves[key].getData()`` gives back (seconds, values)."""
+
+    def __init__(self, series: Sequence[tuple[str, str, str]], *, title: str = "",
+                 value_format: Callable[[float], str] = pct_tick, invert_y: bool = False,
+                 fill: bool = False, baseline: float = 0.0, legend: bool = True, parent=None) -> None:
+        """``series``: (key, legend name, colour) per curve, created here once; a thin line marks ``baseline``."""
+        super().__init__(parent=parent, axisItems={"bottom": pg.DateAxisItem(utcOffset=0),
+                                                   "left": FormatAxis("left", value_format)})
+        self.plot_item = style_plot(self, title=title)
+        self.plot_item.setMouseEnabled(x=True, y=False)
+        self.plot_item.invertY(invert_y)
+        key_box = _legend(self.plot_item, offset=(10, -10) if invert_y else (10, 10)) if legend else None
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for key, name, color in series:
+            fill_brush = pg.mkBrush(*pg.mkColor(color).getRgb()[:3], 50)
+            curve = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=1.6), antialias=True,
+                                    fillLevel=baseline if fill else None, fillBrush=fill_brush if fill else None)
+            self.plot_item.addItem(curve)
+            if key_box is not None:
+                key_box.addItem(curve, name)
+            self.curves[key] = curve
+        _zero_line(self.plot_item, baseline)
+
+    def set_series(self, key: str, dates: Sequence[dt.date] | None, values: Sequence[float] | None) -> None:
+        """Replace one curve; ``dates`` None (a history without dates) plots against the period index."""
+        curve = self.curves[key]
+        if not values:
+            curve.setData([], [])
+            curve.hide()
+            return
+        x = dates_to_seconds(dates) if dates else np.arange(len(values), dtype=float)
+        curve.setData(x, np.asarray(values, dtype=float))
+        curve.show()
+        self.plot_item.enableAutoRange()
+
+
+class FanChart(pg.PlotWidget):
+    """Percentile bands over time: outer and inner bands filled, the median as a line."""
+
+    def __init__(self, *, title: str = "", parent=None) -> None:
+        super().__init__(parent=parent, axisItems={"left": FormatAxis("left", money_short)})
+        self.plot_item = style_plot(self, title=title, bottom="Years from today")
+        self._legend = _legend(self.plot_item)
+        self.curves: list[pg.PlotDataItem] = []
+        self._fills: list[pg.FillBetweenItem] = []
+        self._percentiles: list[float] | None = None
+        self.start_line = pg.InfiniteLine(pos=0, angle=0, pen=pg.mkPen(COLORS["start"], width=1.2,
+                                                                       style=Qt.PenStyle.DashLine))
+        self.plot_item.addItem(self.start_line)
+
+    def _build(self, percentiles: Sequence[float]) -> None:
+        """Create the curves and fills for this set of percentiles (once, unless the set changes)."""
+        for item in [*self._fills, *self.curves]:
+            self.plot_item.removeItem(item)
+        self._legend.clear()
+        n = len(percentiles)
+        median = n // 2 if n % 2 else None
+        self.curves = [pg.PlotDataItem([], [], antialias=True, pen=pg.mkPen(COLORS["median"], width=2.2)
+                                       if i == median else pg.mkPen(COLORS["band_inner"], width=0.8)) for i in range(n)]
+        self._fills = []
+        for i in range(n // 2):  # outer band first, lightest, drawn underneath
+            color = COLORS["band_outer"] if i == 0 else COLORS["band_inner"]
+            self._fills.append(pg.FillBetweenItem(self.curves[i], self.curves[n - 1 - i], brush=pg.mkBrush(color)))
+            self._fills[-1].setZValue(-10 + i)
+            self.plot_item.addItem(self._fills[-1])
+            self._legend.addItem(pg.BarGraphItem(x=[0], height=[0], width=1, brush=color, pen=None),
+                                 f"{ordinal(percentiles[i])}–{ordinal(percentiles[n - 1 - i])} percentile")
+        for curve in self.curves:
+            self.plot_item.addItem(curve)
+        if median is not None:
+            self._legend.addItem(self.curves[median], f"Median ({ordinal(percentiles[median])})")
+        self._legend.addItem(pg.PlotDataItem([], [], pen=self.start_line.pen), "Starting value")
+        self._percentiles = list(percentiles)
+
+    def set_data(self, years: np.ndarray, percentiles: Sequence[float], bands: Sequence[Sequence[float]],
+                 start_value: float) -> None:
+        """``bands[i][t]`` is percentile ``percentiles[i]`` at time ``years[t]``."""
+        if list(percentiles) != self._percentiles:
+            self._build(percentiles)
+        for curve, band in zip(self.curves, bands, strict=True):
+            curve.setData(np.asarray(years, dtype=float), np.asarray(band, dtype=float))
+        self.start_line.setPos(start_value)
+        self.plot_item.enableAutoRange()
+
+
+class HistogramChart(pg.PlotWidget):
+    """Counts over bin edges, with labelled vertical markers (e.g. the 5th percentile, the start)."""
+
+    def __init__(self, *, title: str = "", x_format: Callable[[float], str] = money_short,
+                 x_label: str = "", parent=None) -> None:
+        super().__init__(parent=parent, axisItems={"bottom": FormatAxis("bottom", x_format)})
+        self.plot_item = style_plot(self, title=title, bottom=x_label, left="Paths")
+        self.bars = pg.BarGraphItem(x0=[], x1=[], height=[], brush=COLORS["band_inner"],
+                                    pen=pg.mkPen("w", width=0.5))
+        self.plot_item.addItem(self.bars)
+        self._legend = _legend(self.plot_item, offset=(-10, 10))
+        self.markers: dict[str, pg.InfiniteLine] = {}
+        self._samples: dict[str, pg.PlotDataItem] = {}
+
+    def set_data(self, edges: Sequence[float], counts: Sequence[int]) -> None:
+        e = np.asarray(edges, dtype=float)
+        self.bars.setOpts(x0=e[:-1], x1=e[1:], height=np.asarray(counts, dtype=float))
+        self.plot_item.enableAutoRange()
+
+    def set_marker(self, key: str, x: float, label: str, color: str) -> None:
+        """Place (or move) the dashed vertical marker ``key`` at ``x``, named ``label`` in the legend
+        (not on the line: the 5th percentile and the start are often a few pixels apart)."""
+        line = self.markers.get(key)
+        if line is None:
+            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
+            line = pg.InfiniteLine(angle=90, pen=pen)
+            self.plot_item.addItem(line)
+            self.markers[key] = line
+            self._samples[key] = pg.PlotDataItem([], [], pen=pen)
+            self._legend.addItem(self._samples[key], label)
+        line.setPos(x)
+        self._legend.getLabel(self._samples[key]).setText(label)
+
+
+class CorrelationHeatmap(pg.GraphicsLayoutWidget):
+    """A symmetric matrix in [-1, 1] as coloured cells, symbols on both axes, a colour bar.
+
+    ``values`` holds the matrix shown (``None`` -> NaN, an empty cell marked "—"). Cell
+    values are written in when the cells are large enough to hold them, and always shown
+    on hover.
+    """
+
+    def __init__(self, *, title: str = "", parent=None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self.setAntialiasing(True)
+        self.plot_item = plot = self.addPlot()
+        _style_axes(plot, title)
+        for name in ("left", "bottom"):
+            # The last column's label may reach past the axis end; it must still be drawn.
+            plot.getAxis(name).setStyle(tickLength=0, hideOverlappingLabels=False)
+        plot.invertY(True)
+        self.cmap = pg.ColorMap([0.0, 0.5, 1.0], [QColor("#2166ac"), QColor("#f7f7f7"), QColor("#b2182b")])
+        self.image = pg.ImageItem(axisOrder="row-major")
+        plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=self.cmap, interactive=False, width=14,
+                                        colorMapMenu=False)
+        self.colorbar.setImageItem(self.image, insert_in=plot)
+        self.colorbar.axis.setTextPen(pg.mkPen(COLORS["text"]))
+        self.colorbar.axis.setStyle(tickFont=_TICK_FONT)
+        self.row_ticks, self.col_ticks = CategoryTicks(plot, "left", max_px=100), CategoryTicks(plot, "bottom")
+        self.values, self.symbols = np.zeros((0, 0)), []
+        self._labels: list[pg.TextItem] = []
+        self._metrics = QFontMetrics(_TICK_FONT)
+        plot.getViewBox().sigResized.connect(self._fit_labels)
+        self.scene().sigMouseMoved.connect(self._hover)
+
+    def set_data(self, symbols: Sequence[str], matrix: Sequence[Sequence[float | None]]) -> None:
+        n = len(symbols)
+        values = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float).reshape(n, n)
+        self.values, self.symbols = values, list(symbols)
+        self.image.setImage(values, levels=(-1.0, 1.0), autoLevels=False)
+        self.image.setRect(QRectF(-0.5, -0.5, n, n))
+        self.row_ticks.set(symbols)
+        self.col_ticks.set(symbols)
+        while len(self._labels) < n * n:  # pooled: a new matrix reuses the text items
+            self._labels.append(pg.TextItem(anchor=(0.5, 0.5)))
+            self.plot_item.addItem(self._labels[-1])
+        for k, label in enumerate(self._labels[: n * n]):
+            i, j = divmod(k, n)
+            label.setText(self.cell_text(i, j), color="w" if abs(values[i, j]) > 0.6 else COLORS["text"])
+            label.setPos(j, i)
+        self.plot_item.setRange(xRange=(-0.5, n - 0.5), yRange=(-0.5, n - 0.5), padding=0)
+        self._fit_labels()
+
+    def cell_text(self, i: int, j: int) -> str:
+        v = self.values[i, j]
+        if np.isnan(v):
+            return "—"
+        text = f"{v:.2f}"
+        return text.lstrip("-") if float(text) == 0 else text.replace("-", "\u2212")
+
+    def _fit_labels(self, *_args) -> None:
+        """Show the numbers only if a cell can hold "−0.00" (else the colours carry it)."""
+        n = len(self.symbols)
+        view = self.plot_item.getViewBox()
+        fits = n > 0 and (view.width() <= 0 or (view.width() / n >= self._metrics.horizontalAdvance("\u22120.00") + 4
+                                                and view.height() / n >= self._metrics.height()))
+        for k, label in enumerate(self._labels):
+            label.setVisible(fits and k < n * n)
+
+    def _hover(self, pos) -> None:
+        view = self.plot_item.getViewBox()
+        point = view.mapSceneToView(pos)
+        i, j, n = round(point.y()), round(point.x()), len(self.symbols)
+        inside = view.sceneBoundingRect().contains(pos) and 0 <= i < n and 0 <= j < n
+        self.setToolTip(f"{self.symbols[i]} × {self.symbols[j]}: {self.cell_text(i, j)}" if inside else "")
