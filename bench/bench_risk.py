@@ -85,7 +85,7 @@ def skfolio_all(R: pd.DataFrame, b: pd.Series):
         for name, value in (
             ("volatility", sm.standard_deviation(x) * np.sqrt(P)),
             ("expected_annual_return", sm.mean(x) * P),
-            ("max_drawdown", sm.max_drawdown(x, compounded=True)),
+            ("max_drawdown", sm.max_drawdown(sm.get_drawdowns(x, compounded=True))),
             ("var_95", sm.value_at_risk(x, beta=0.95)),
             ("cvar_95", sm.cvar(x, beta=0.95)),
             ("tracking_error", sm.standard_deviation(x - bb) * np.sqrt(P)),
