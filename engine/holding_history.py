@@ -69,17 +69,33 @@ def _own_source(i: int, h: Holding, market: MarketData) -> HistorySource | None:
     return None
 
 
-def _fallback_source(h: Holding, market: MarketData, end: date | None, base: str) -> HistorySource:
+class _DefaultProxies:
+    """``market.default_proxy(exposure, symbol, end=end)`` for one ``end``, asked once per exposure
+    (per symbol only for FX, the one exposure whose proxy depends on the symbol): thousands of
+    holdings share a handful of answers."""
+
+    def __init__(self, market: MarketData, end: date | None) -> None:
+        self.market, self.end = market, end
+        self._seen: dict[tuple[str, str], str | None] = {}
+
+    def __call__(self, exposure: str, symbol: str) -> str | None:
+        at = (exposure, symbol if exposure == "fx" else "")
+        if at not in self._seen:
+            self._seen[at] = self.market.default_proxy(exposure, symbol, end=self.end)
+        return self._seen[at]
+
+
+def _fallback_source(h: Holding, market: MarketData, proxies: _DefaultProxies, base: str) -> HistorySource:
     exposure = h.effective_exposure
     if h.asset_class == "cash" and exposure == "fx":
         ccy = market.currency_of(h.symbol)
         if ccy is None and base in h.symbol.upper():
             return HistorySource(None)  # cash in the base currency
-        key = market.default_proxy("fx", h.symbol, end=end)
+        key = proxies("fx", h.symbol)
         if key is not None:
             return HistorySource(key, proxied=True)
     else:
-        key = market.default_proxy(exposure, h.symbol, end=end)
+        key = proxies(exposure, h.symbol)
         if key is not None:
             name = market.info(key).name
             return HistorySource(key, proxied=True, warning=(
@@ -106,7 +122,8 @@ def resolve_sources(portfolio: Portfolio, market: MarketData, *, window_end: dat
         end = min(ends) if ends else None
     else:
         end = window_end
-    return [s if s is not None else _fallback_source(h, market, end, portfolio.base_currency)
+    proxies = _DefaultProxies(market, end)
+    return [s if s is not None else _fallback_source(h, market, proxies, portfolio.base_currency)
             for s, h in zip(own, portfolio.holdings, strict=True)]
 
 

@@ -157,9 +157,8 @@ def _metrics(values: dict[str, np.ndarray], j: int) -> RiskMetrics:
     return RiskMetrics(**{k: (float(v[j]) if math.isfinite(v[j]) else None) for k, v in values.items()})
 
 
-def _side(keys: list[str], w: np.ndarray, metrics: RiskMetrics, cov: np.ndarray, r: np.ndarray,
+def _side(keys: list[str], w: np.ndarray, metrics: RiskMetrics, contrib: np.ndarray, r: np.ndarray,
           dates: list | None) -> RiskSide:
-    contrib = risk_contributions(w, cov)
     vol = metrics.volatility
     rows = [RiskContribution(symbol=k, weight=float(w[i]), contribution=float(contrib[i]),
                              contribution_pct=float(contrib[i] / vol) if vol else None)
@@ -219,19 +218,48 @@ def risk_report(portfolio: Portfolio, frame: ReturnsFrame, settings: RiskSetting
     port = R @ weights[:-1] + weights[-1] * cash_p  # (T, S): constant weights, rebalanced every period
     bench, warnings = _benchmark(portfolio, frame, settings, R, cash_p)
     values = metrics_matrix(port, bench, risk_free_rate=settings.risk_free_rate, periods_per_year=P)
-    cov, corr = _covariances(R, P)
     window, dates = _window(frame)
-    built = [_side(keys, weights[:, j], _metrics(values, j), cov, port[:, j], dates) for j in range(len(sides))]
+    if len(symbols) <= FULL_MATRIX_LIMIT:
+        cov, corr = _covariances(R, P)
+        contributions = [risk_contributions(weights[:, j], cov) for j in range(len(sides))]
+        corr_symbols = symbols
+    else:
+        contributions = [_contributions_large(R, weights[:, j], P) for j in range(len(sides))]
+        top = np.sort(np.argsort(-weights[:-1, 0], kind="stable")[:CORRELATION_LIMIT])
+        corr_symbols = [symbols[i] for i in top]
+        corr = _covariances(R[:, top], P)[1]
+        warnings.append(f"the correlation matrix shows the {CORRELATION_LIMIT} largest of {len(symbols)} holdings")
+    built = [_side(keys, weights[:, j], _metrics(values, j), contributions[j], port[:, j], dates)
+             for j in range(len(sides))]
     return RiskReport(
         before=built[0],
         after=built[1] if len(built) > 1 else None,
         benchmark=settings.benchmark,
         window=window,
-        correlation=CorrelationMatrix(symbols=symbols, matrix=corr),
+        correlation=CorrelationMatrix(symbols=corr_symbols, matrix=corr),
         proxies=dict(frame.proxies),
         uncovered=list(frame.uncovered),
         warnings=_dedupe([*frame.warnings, *_own_warnings(portfolio, frame), *warnings]),
     )
+
+
+#: Above this many holdings the report avoids N × N matrices: contributions come from each
+#: holding's covariance with the portfolio, and the correlation lists the largest holdings.
+FULL_MATRIX_LIMIT = 200
+CORRELATION_LIMIT = 50
+
+
+def _contributions_large(R: np.ndarray, w: np.ndarray, P: int) -> np.ndarray:
+    """Euler contributions without the N × N covariance: ``(Σw)_i = cov(r_i, R w)``, annualised.
+
+    ``w`` is holdings then CASH; cash earns a constant rate, so it adds no covariance."""
+    dev = R - R.mean(axis=0)
+    p = dev @ w[:-1]
+    sigma_w = np.append(dev.T @ p / (R.shape[0] - 1), 0.0) * P if R.shape[0] > 1 else np.zeros(len(w))
+    var_p = float(w @ sigma_w)
+    if var_p <= 0.0:
+        return np.zeros_like(w)
+    return w * sigma_w / np.sqrt(var_p)
 
 
 def _covariances(R: np.ndarray, P: int) -> tuple[np.ndarray, list[list[float | None]]]:

@@ -22,7 +22,7 @@ import pandas as pd
 from engine.alignment import infer_frequency
 from engine.errors import InvalidRequest
 from engine.market_data import DEFAULT_PROXIES, MarketData
-from engine.schemas import AssetScenarioImpact, Portfolio, ScenarioInfo, ScenarioResult, SeriesPoint
+from engine.schemas import Portfolio, ScenarioInfo, ScenarioResult, SeriesPoint
 
 __all__ = ["LIBRARY", "Scenario", "WindowPath", "replay_scenarios",
            "scenario_library", "window_path"]
@@ -129,19 +129,24 @@ class WindowPath:
     warnings: tuple[str, ...]
 
 
-def _nearest(index: pd.DatetimeIndex, when: pd.Timestamp) -> int:
-    i = int(index.searchsorted(when))
+def _nearest(days: np.ndarray, when: np.datetime64) -> int:
+    i = int(days.searchsorted(when))
     if i == 0:
         return 0
-    if i == len(index):
+    if i == len(days):
         return i - 1
-    return i if index[i] - when < when - index[i - 1] else i - 1
+    return i if days[i] - when < when - days[i - 1] else i - 1
 
 
 def is_coarse(prices: pd.Series) -> bool:
     """Whether a series is monthly (or coarser): read at nearest observations, not daily closes."""
     positive = prices.index[prices.to_numpy() > 0]
     return infer_frequency(positive)[0] not in ("daily", "unknown")
+
+
+def _clean(prices: pd.Series) -> pd.Series:
+    s = prices.dropna()
+    return s if s.index.is_monotonic_increasing else s.sort_index()
 
 
 def window_path(prices: pd.Series, start: dt.date, end: dt.date, key: str = "", *,
@@ -154,34 +159,44 @@ def window_path(prices: pd.Series, start: dt.date, end: dt.date, key: str = "", 
     2020-04-20) are not levels a holding can be valued at: they are skipped with a warning.
     ``coarse`` (from :func:`is_coarse`) may be passed to save inferring it again.
     """
-    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    s = prices.dropna()
-    s = s if s.index.is_monotonic_increasing else s.sort_index()
-    coarse = is_coarse(s) if coarse is None else coarse
-    s = s.iloc[s.index.searchsorted(t0 - _MONTHLY_SLACK):s.index.searchsorted(t1 + _MONTHLY_SLACK, "right")]
+    s = _clean(prices)
+    return _window(s, s.index.to_numpy(), s.to_numpy(dtype=float), start, end, key,
+                   is_coarse(s) if coarse is None else coarse)
+
+
+def _window(s: pd.Series, days: np.ndarray, values: np.ndarray, start: dt.date, end: dt.date, key: str,
+            coarse: bool) -> WindowPath | None:
+    """:func:`window_path` on a clean series ``s`` and its ``days``/``values`` arrays (read once)."""
+    t0, t1 = (np.datetime64(d, "D").astype(days.dtype) for d in (start, end))
+    slack, daily = _MONTHLY_SLACK.to_timedelta64(), _DAILY_SLACK.to_timedelta64()
+    pos = np.arange(days.searchsorted(t0 - slack), days.searchsorted(t1 + slack, "right"))
+    bad = values[pos] <= 0
     warnings = []
-    if (s <= 0).any():
-        bad = ", ".join(f"{d:%Y-%m-%d} ({v:g})" for d, v in s[s <= 0].items())
-        warnings.append(f"{key}: non-positive price on {bad} skipped as a data-quality problem")
-        s = s[s > 0]
-    if s.empty:
+    if bad.any():
+        listed = ", ".join(f"{pd.Timestamp(days[i]):%Y-%m-%d} ({values[i]:g})" for i in pos[bad])
+        warnings.append(f"{key}: non-positive price on {listed} skipped as a data-quality problem")
+        pos = pos[~bad]
+    if pos.size == 0:
         return None
-    idx = s.index
+    d = days[pos]
     if coarse:
-        i0, i1 = _nearest(idx, t0), _nearest(idx, t1)
-        if abs(idx[i0] - t0) > _MONTHLY_SLACK or abs(idx[i1] - t1) > _MONTHLY_SLACK:
+        i0, i1 = _nearest(d, t0), _nearest(d, t1)
+        if abs(d[i0] - t0) > slack or abs(d[i1] - t1) > slack:
             return None
     else:
-        i0, i1 = int(idx.searchsorted(t0, "right")) - 1, int(idx.searchsorted(t1, "right")) - 1
-        if i0 < 0 or t0 - idx[i0] > _DAILY_SLACK or t1 - idx[i1] > _DAILY_SLACK:
+        i0, i1 = int(d.searchsorted(t0, "right")) - 1, int(d.searchsorted(t1, "right")) - 1
+        if i0 < 0 or t0 - d[i0] > daily or t1 - d[i1] > daily:
             return None
-    levels = s.iloc[i0:i1 + 1]
-    relative = levels / levels.iloc[0]
+    used = pos[i0:i1 + 1]
+    level = values[used]
+    levels = pd.Series(level, index=pd.DatetimeIndex(days[used], name=s.index.name), name=s.name)
     # The start level is the value at the window start, whatever its own date; a monthly
     # observation past the end is the value at the end.
-    dates = relative.index.where(relative.index <= t1, t1)
-    relative.index = dates.where(np.arange(dates.size) > 0, t0)
-    relative = relative[~relative.index.duplicated(keep="last")]
+    dates = np.minimum(d[i0:i1 + 1], t1)
+    dates[0] = t0
+    last = np.r_[dates[1:] != dates[:-1], True]        # dates ascend: keep the last of equals
+    relative = pd.Series((level / level[0])[last], index=pd.DatetimeIndex(dates[last], name=s.index.name),
+                         name=s.name)
     return WindowPath(key, relative, levels, coarse, tuple(warnings))
 
 
@@ -234,7 +249,7 @@ def _resolve(ids: list[str]) -> list[Scenario]:
     return [by_id[x] for x in dict.fromkeys(ids)]
 
 
-def _candidates(market: Market, symbol: str, exposure: str, proxy: str | None) -> list[tuple[str, bool]]:
+def _candidates(market: Market, symbol: str, exposure: str, proxy: str | None) -> tuple[tuple[str, bool], ...]:
     """Series keys to try, in order, each with whether it is a proxy."""
     keys: list[tuple[str, bool]] = [(symbol, False)]
     if proxy:
@@ -250,35 +265,70 @@ def _candidates(market: Market, symbol: str, exposure: str, proxy: str | None) -
     for k, p in keys:
         if k not in seen and market.has(k):
             seen[k] = p
-    return list(seen.items())
+    return tuple(seen.items())
 
 
-class _Series:
-    """Prices and resolution by key, read once per :func:`replay_scenarios` call."""
+def _monthly_note(wp: WindowPath) -> str:
+    """The monthly-resolution note after the holding's name (``SYM`` or ``SYM: KEY``)."""
+    first, last = wp.levels.index[0], wp.levels.index[-1]
+    return (f" is monthly, read at {first:%Y-%m-%d} and {last:%Y-%m-%d} (the observations nearest the "
+            "window ends); moves within a month are not seen"
+            + ("; the window is shorter than that resolution" if first == last else ""))
 
-    def __init__(self, market: Market) -> None:
+
+@dataclass(frozen=True)
+class _Resolved:
+    """One candidate list in one window: the series used (``None``: uncovered) and what it says."""
+
+    wp: WindowPath | None
+    proxied: bool = False
+    asset_return: float | None = None
+    note: str = ""
+
+
+class _Book:
+    """What one :func:`replay_scenarios` call reads once: each series (cleaned, with its
+    resolution) and each holding's candidate list, holdings grouped by identical lists."""
+
+    def __init__(self, market: Market, portfolio: Portfolio) -> None:
         self.market = market
-        self._seen: dict[str, tuple[pd.Series, bool]] = {}
+        self._series: dict[str, tuple[pd.Series, np.ndarray, np.ndarray, bool]] = {}
+        self._paths: dict[tuple[str, dt.date, dt.date], WindowPath | None] = {}
+        self.total = total = portfolio.total_value
+        self.weights = np.array([h.value / total if total > 0 else 0.0 for h in portfolio.holdings])
+        self.exposures = [h.effective_exposure for h in portfolio.holdings]
+        self.is_cash = np.array([e == "cash" for e in self.exposures], dtype=bool)
+        groups: dict[tuple[tuple[str, bool], ...], int] = {}
+        self.group = np.array([-1 if cash else groups.setdefault(_candidates(market, h.symbol, e, h.proxy), len(groups))
+                               for h, e, cash in zip(portfolio.holdings, self.exposures, self.is_cash, strict=True)],
+                              dtype=np.intp)
+        self.candidate_lists = list(groups)
 
-    def get(self, key: str) -> tuple[pd.Series, bool]:
-        if key not in self._seen:
-            prices = self.market.prices(key)
-            self._seen[key] = (prices, is_coarse(prices))
-        return self._seen[key]
+    def path(self, key: str, scenario: Scenario) -> WindowPath | None:
+        """``key`` read through the scenario's window, once per key and window."""
+        at = (key, scenario.start, scenario.end)
+        if at not in self._paths:
+            if key not in self._series:
+                s = _clean(self.market.prices(key))
+                self._series[key] = (s, s.index.to_numpy(), s.to_numpy(dtype=float), is_coarse(s))
+            s, days, values, coarse = self._series[key]
+            self._paths[at] = _window(s, days, values, scenario.start, scenario.end, key, coarse)
+        return self._paths[at]
 
-
-def _holding_path(book: _Series, scenario: Scenario, symbol: str, exposure: str,
-                  proxy: str | None) -> tuple[WindowPath | None, bool]:
-    for key, proxied in _candidates(book.market, symbol, exposure, proxy):
-        prices, coarse = book.get(key)
-        wp = window_path(prices, scenario.start, scenario.end, key, coarse=coarse)
-        if wp is not None:
-            return wp, proxied
-    return None, False
+    def resolve(self, scenario: Scenario) -> list[_Resolved]:
+        """Per candidate list: the first series covering the window (all uncovered: ``None``)."""
+        found = [next(((wp, p) for k, p in candidates if (wp := self.path(k, scenario)) is not None), None)
+                 for candidates in self.candidate_lists]
+        return [_Resolved(wp, p, float(wp.relative.iloc[-1] - 1.0), _monthly_note(wp) if wp.coarse else "")
+                if wp else _Resolved(None) for wp, p in (f or (None, False) for f in found)]
 
 
 def replay_scenarios(portfolio: Portfolio, scenario_ids: list[str], market: Any = None) -> list[ScenarioResult]:
     """Replay scenarios on the portfolio as it stands (buy and hold, current weights).
+
+    Each holding's series is resolved once per window for all holdings sharing its candidate
+    list, and each series' path is read once per window, so the cost grows with the number of
+    distinct series, not of holdings.
 
     Parameters
     ----------
@@ -293,76 +343,91 @@ def replay_scenarios(portfolio: Portfolio, scenario_ids: list[str], market: Any 
         Unknown ids, each at ``['scenarios', i]``.
     """
     chosen = _resolve(list(scenario_ids))
-    book = _Series(market or _bundled())
+    book = _Book(market or _bundled(), portfolio)
     return [_replay(portfolio, s, book) for s in chosen]
 
 
-def _replay(portfolio: Portfolio, scenario: Scenario, book: _Series) -> ScenarioResult:
-    total = portfolio.total_value
+def _holding_warnings(portfolio: Portfolio, scenario: Scenario, book: _Book, resolved: list[_Resolved]) -> list[str]:
+    """Per holding, in portfolio order: uncovered, data-quality, proxy and monthly-resolution notes."""
     span = f"{scenario.start}..{scenario.end}"
-    cash_weight = portfolio.cash / total if total > 0 else 0.0
-    impacts: list[dict[str, Any]] = []
-    paths: dict[str, pd.Series] = {}
     warnings: list[str] = []
-    for h in portfolio.holdings:
-        w = h.value / total if total > 0 else 0.0
-        exposure = h.effective_exposure
-        row = {"symbol": h.symbol, "weight": w, "series": None, "proxied": False, "covered": False,
-               "asset_return": None, "contribution": None}
-        if exposure == "cash":
-            cash_weight += w
-            impacts.append({**row, "series": "cash", "covered": True, "asset_return": 0.0})
+    for h, w, exposure, g in zip(portfolio.holdings, book.weights.tolist(), book.exposures, book.group.tolist(),
+                                 strict=True):
+        if g < 0:
             continue
-        wp, proxied = _holding_path(book, scenario, h.symbol, exposure, h.proxy)
-        if wp is None:
+        r = resolved[g]
+        if r.wp is None:
             warnings.append(f"{h.symbol} ({w:.1%} of the portfolio): no data and no {exposure} proxy "
                             f"covers {span}; it is left out of the figures")
-            impacts.append(row)
             continue
-        paths[h.symbol] = wp.relative
-        warnings += list(wp.warnings)
-        if proxied:
-            warnings.append(f"{h.symbol}: no own data for {span}, replayed on {wp.key} ({exposure} proxy)")
-        if wp.coarse:
-            first, last = wp.levels.index[0], wp.levels.index[-1]
-            what = h.symbol if wp.key == h.symbol else f"{h.symbol}: {wp.key}"
-            warnings.append(f"{what} is monthly, read at {first:%Y-%m-%d} and {last:%Y-%m-%d} "
-                            "(the observations nearest the window ends); moves within a month are not seen"
-                            + ("; the window is shorter than that resolution" if first == last else ""))
-        impacts.append({**row, "series": wp.key, "proxied": proxied, "covered": True,
-                        "asset_return": float(wp.relative.iloc[-1] - 1.0)})
-    return _combine(portfolio, scenario, impacts, paths, cash_weight, warnings)
+        warnings += r.wp.warnings
+        if r.proxied:
+            warnings.append(f"{h.symbol}: no own data for {span}, replayed on {r.wp.key} ({exposure} proxy)")
+        if r.note:
+            warnings.append((h.symbol if r.wp.key == h.symbol else f"{h.symbol}: {r.wp.key}") + r.note)
+    return warnings
 
 
-def _combine(portfolio: Portfolio, scenario: Scenario, impacts: list[dict[str, Any]],
-             paths: dict[str, pd.Series], cash_weight: float, warnings: list[str]) -> ScenarioResult:
-    """Buy and hold: value_t = cash + sum_i w_i * relative_i,t over the covered part, scaled to 1."""
-    covered = cash_weight + sum(r["weight"] for r in impacts if r["covered"] and r["series"] != "cash")
-    uncovered = [r["symbol"] for r in impacts if not r["covered"]]
+def _replay(portfolio: Portfolio, scenario: Scenario, book: _Book) -> ScenarioResult:
+    resolved = book.resolve(scenario)
+    warnings = _holding_warnings(portfolio, scenario, book, resolved)
+    cash, g = book.is_cash, book.group
+    # Per holding from its group; the trailing entry is read by cash holdings (group -1).
+    series = np.array([r.wp.key if r.wp else None for r in resolved] + ["cash"], dtype=object)[g]
+    has_data = np.array([r.wp is not None for r in resolved] + [True], dtype=bool)[g]
+    proxied = np.array([r.proxied for r in resolved] + [False], dtype=bool)[g]
+    returns = np.array([r.asset_return if r.wp else np.nan for r in resolved] + [0.0])[g]
+    total, w = book.total, book.weights
+    cash_weight = (portfolio.cash / total if total > 0 else 0.0) + float(w[cash].sum())
+    covered = cash_weight + float(w[has_data & ~cash].sum())
+    contribution = w * returns / covered if covered > 0 else np.where(has_data, 0.0, np.nan)
+    symbols = [h.symbol for h in portfolio.holdings]
+    uncovered = [s for s, ok in zip(symbols, has_data.tolist(), strict=True) if not ok]
     if uncovered and covered > 0:
         warnings.append(f"the figures describe the covered {covered:.1%} of the portfolio; "
                         f"{', '.join(uncovered)} left out")
-    if paths and covered > 0:
-        rel = pd.DataFrame(paths).sort_index().ffill().fillna(1.0)
-        weights = np.array([next(r["weight"] for r in impacts if r["symbol"] == c) for c in rel.columns])
-        value = rel.to_numpy() @ weights + cash_weight
-        value /= value[0]                       # = covered weight: the path starts at exactly 1
-        dates = rel.index
-    else:
-        if covered == 0:
-            warnings.append("no holding has data for this window: nothing to replay")
-        dates, value = pd.DatetimeIndex([scenario.start, scenario.end]), np.ones(2)
-    for r in impacts:
-        if r["covered"]:
-            r["contribution"] = r["weight"] * r["asset_return"] / covered if covered > 0 else 0.0
+    dates, value = _value_path(scenario, book, resolved, covered, cash_weight, warnings)
     portfolio_return = float(value[-1] - 1.0)
+    assets = [{"symbol": s, "weight": wi, "series": k, "proxied": p, "covered": ok,
+               "asset_return": r if ok else None, "contribution": c if ok else None}
+              for s, wi, k, p, ok, r, c in zip(symbols, w.tolist(), series.tolist(), proxied.tolist(),
+                                               has_data.tolist(), returns.tolist(), contribution.tolist(), strict=True)]
     return ScenarioResult(
         id=scenario.id, name=scenario.name, start=scenario.start, end=scenario.end,
         portfolio_return=portfolio_return,
         max_drawdown=_peak_to_trough(np.r_[1.0, value])[0],
-        loss_value=-portfolio_return * covered * portfolio.total_value,
-        assets=[AssetScenarioImpact(**r) for r in impacts],
+        loss_value=-portfolio_return * covered * total,
+        assets=assets,
         path=SeriesPoint(dates=[d.date() for d in dates], values=value.tolist()),
-        proxied=[r["symbol"] for r in impacts if r["proxied"]], uncovered=uncovered,
+        proxied=[s for s, p in zip(symbols, proxied.tolist(), strict=True) if p], uncovered=uncovered,
         warnings=list(dict.fromkeys(warnings)),
     )
+
+
+def _value_path(scenario: Scenario, book: _Book, resolved: list[_Resolved], covered: float,
+                cash_weight: float, warnings: list[str]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Buy and hold: value_t = cash + sum_k W_k * relative_k,t over the covered part, scaled to 1,
+    where W_k sums the weights of the holdings replayed on series k."""
+    key_of = [r.wp.key if r.wp else None for r in resolved]
+    keys = list(dict.fromkeys(k for k in key_of if k is not None))
+    if not keys or covered <= 0:
+        if covered == 0:
+            warnings.append("no holding has data for this window: nothing to replay")
+        return pd.DatetimeIndex([scenario.start, scenario.end]), np.ones(2)
+    column = np.array([keys.index(k) if k is not None else -1 for k in key_of] + [-1], dtype=np.intp)[book.group]
+    summed = np.bincount(column[column >= 0], weights=book.weights[column >= 0], minlength=len(keys))
+    paths = {r.wp.key: r.wp.relative for r in resolved if r.wp}
+    dates, rel = _aligned([paths[k] for k in keys])
+    value = rel @ summed + cash_weight
+    return dates, value / value[0]              # = covered weight: the path starts at exactly 1
+
+
+def _aligned(paths: list[pd.Series]) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The paths on the union of their dates, each carried forward (1 before its first date)."""
+    own = [(s.index.to_numpy(), s.to_numpy()) for s in paths]
+    days = np.unique(np.concatenate([d for d, _ in own]))
+    rel = np.ones((days.size, len(own)))
+    for j, (d, v) in enumerate(own):
+        at = d.searchsorted(days, "right") - 1
+        rel[at >= 0, j] = v[at[at >= 0]]
+    return pd.DatetimeIndex(days), rel

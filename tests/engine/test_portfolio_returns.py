@@ -290,3 +290,40 @@ def test_a_monthly_average_is_used_only_once_its_month_has_ended(market):
     at_month_end = portfolio_returns(_p(_h("GOLD", "commodity"), _h("UST10Y_TR_DERIVED", "bond"),
                                         as_of=dt.date(2020, 3, 31)))
     assert at_month_end.returns.index[-1] == pd.Timestamp("2020-03-31")
+
+
+def test_5000_holdings_resolve_as_each_would_alone(market):
+    """Thousands of holdings share a few default proxies; each is still resolved on its own
+    terms (FX by its currency, a user proxy first) and its column is its series' returns."""
+    from engine.market_data import resolve_sources
+
+    kinds = [("stock", None, None), ("mutual_fund", "fixed_income", None), ("commodity", None, None),
+             ("crypto", None, None), ("cash", "fx", None), ("stock", None, "MSFT"), ("cash", None, None)]
+    rows = [_h("SPY", "etf", 1.0), _h("AGG", "etf", 0.0)]
+    for i in range(4_998):
+        cls, exposure, proxy = kinds[i % len(kinds)]
+        symbol = f"{('EUR', 'JPY', 'GBP', 'CHF')[i % 4]}_C{i}" if exposure == "fx" else f"X{i}"
+        rows.append(Holding(symbol=symbol, asset_class=cls, exposure=exposure, proxy=proxy, quantity=1.0 + i % 7,
+                            price=10.0, target_weight=0.0))
+    p = _p(*rows, as_of=dt.date(2019, 6, 28))
+    sources = resolve_sources(p, market)
+    end = min(market.info(k).end for k in ("SPY", "AGG", "MSFT"))      # AGG's last day, before as_of
+    assert end < p.as_of
+    for h, s in zip(p.holdings[2:], sources[2:], strict=True):
+        alone = resolve_sources(_p(h.model_copy(update={"target_weight": 1.0})), market, window_end=end)[0]
+        assert s == alone, h.symbol
+        if h.asset_class == "cash" and h.exposure == "fx":
+            assert s.key == f"{h.symbol[:3]}USD"
+    frame = portfolio_returns(p)
+    r = frame.returns
+    assert r.shape[1] == 5_000 and len(frame.proxies) == sum(s.proxied for s in sources)
+    first: dict[str | None, str] = {"SPY": "SPY", "AGG": "AGG"}
+    for h, src in zip(p.holdings, sources, strict=True):   # every holding on a series has its exact returns
+        column = r[h.symbol].to_numpy()
+        if src.key is None:
+            assert not column.any(), h.symbol
+        else:
+            assert column.any(), h.symbol
+            np.testing.assert_array_equal(column, r[first.setdefault(src.key, h.symbol)].to_numpy(), h.symbol)
+    assert {"SPY", "AGG", "MSFT", "WTI", "BTC", "EURUSD", "JPYUSD", "GBPUSD", "CHFUSD"} <= set(first)
+    assert sum("stands in as the default" in w for w in frame.warnings) == sum(s.warning is not None for s in sources)

@@ -199,3 +199,36 @@ def test_service_analyse_risk_on_a_sample_portfolio():
     assert report.after.metrics.volatility < compute_metrics(spy).volatility
     assert 0.5 < report.after.metrics.beta < 0.7
     assert report.correlation.symbols == ["SPY", "AGG"] and report.correlation.matrix[0][1] < 0
+
+
+def test_large_portfolios_skip_n_by_n_matrices_without_changing_contributions() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from engine.returns_frame import ReturnsFrame
+    from engine.risk import covariance, risk_contributions
+    from engine.risk_report import CORRELATION_LIMIT, FULL_MATRIX_LIMIT, risk_report
+    from engine.schemas import Holding, Portfolio, RiskSettings
+
+    n = FULL_MATRIX_LIMIT + 50
+    rng = np.random.default_rng(4)
+    R = 0.0002 + rng.standard_normal((500, 1)) * 0.01 + rng.standard_normal((500, n)) * 0.01
+    symbols = [f"S{i:03d}" for i in range(n)]
+    qty = rng.integers(1, 100, n).astype(float)
+    portfolio = Portfolio(cash=1_000.0, holdings=[
+        Holding(symbol=s, asset_class="stock", quantity=float(qty[i]), price=10.0, target_weight=1.0 / n)
+        for i, s in enumerate(symbols)])
+    frame = ReturnsFrame(returns=pd.DataFrame(R, index=pd.bdate_range("2015-01-01", periods=500), columns=symbols),
+                         periods_per_year=252, frequency="daily")
+    report = risk_report(portfolio, frame, RiskSettings(benchmark=None))
+    weights = np.array([report.before.weights[k] for k in [*symbols, "CASH"]])
+    cov = np.zeros((n + 1, n + 1))
+    cov[:n, :n] = covariance(R)[0] * 252
+    expected = risk_contributions(weights, cov)
+    got = np.array([c.contribution for c in report.before.contributions])
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-15)
+    assert got.sum() == pytest.approx(report.before.metrics.volatility, rel=1e-9)
+    largest = sorted(np.argsort(-qty, kind="stable")[:CORRELATION_LIMIT])
+    assert report.correlation.symbols == [symbols[i] for i in largest]
+    assert len(report.correlation.matrix) == CORRELATION_LIMIT
+    assert f"the correlation matrix shows the {CORRELATION_LIMIT} largest of {n} holdings" in report.warnings

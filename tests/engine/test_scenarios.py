@@ -172,3 +172,113 @@ def test_scenario_ids_all_and_unknown():
         replay_scenarios(p, ["covid_2020", "nope", "q4_2018", "2009"])
     assert [d["loc"] for d in err.value.details] == [["scenarios", 1], ["scenarios", 3]]
     assert "unknown scenario 'nope'" in err.value.details[0]["msg"]
+
+
+# --- thousands of holdings ----------------------------------------------------------------------
+_KINDS = [("stock", None), ("mutual_fund", "fixed_income"), ("commodity", None), ("crypto", None),
+          ("cash", "fx"), ("cash", None), ("etf", None)]
+
+
+def _many(n: int, scale: float = 1.0) -> Portfolio:
+    """The pre-GFC sample plus unknown symbols of every exposure (proxied, some user-proxied,
+    foreign cash of several currencies, base-currency cash), deterministic values."""
+    sample = load_sample_portfolio("P2_PRE_GFC_MULTI_ASSET")
+    rows = [h.model_copy(update={"quantity": h.quantity * scale}) for h in sample.holdings]
+    for i in range(n - len(rows)):
+        cls, exposure = _KINDS[i % len(_KINDS)]
+        symbol = f"{('EUR', 'JPY', 'GBP')[i % 3]}_C{i}" if exposure == "fx" else f"X{i}"
+        rows.append(Holding(symbol=symbol, asset_class=cls, exposure=exposure, quantity=scale * (1 + i % 97),
+                            price=10.0 + i % 13, target_weight=0.0, proxy="MSFT" if i % 11 == 0 and cls == "stock" else None))
+    return Portfolio(holdings=[r.model_copy(update={"target_weight": 1.0 if i == 0 else 0.0}) for i, r in enumerate(rows)],
+                     cash=1_000.0 * scale)
+
+
+def _split(p: Portfolio) -> Portfolio:
+    """Every holding as two holdings of half its quantity (the copy named ``<symbol>.B``, user-proxied to
+    the series the original replays on when that is not its own name)."""
+    rows = []
+    for h in p.holdings:
+        rows += [h.model_copy(update={"quantity": h.quantity / 2}),
+                 h.model_copy(update={"symbol": f"{h.symbol}.B", "quantity": h.quantity / 2, "target_weight": 0.0,
+                                      "proxy": h.proxy or (h.symbol if MarketData.bundled().has(h.symbol) else None)})]
+    return Portfolio(holdings=rows, cash=p.cash)
+
+
+@pytest.fixture(scope="module")
+def big():
+    p = _many(5_000)
+    return p, replay_scenarios(p, ["all"])
+
+
+def test_a_5000_holding_replay_is_the_sum_of_its_parts(market, big):
+    p, results = big
+    weights = np.array([h.value for h in p.holdings]) / p.total_value
+    for r in results:
+        a = {x.symbol: x for x in r.assets}
+        assert [x.symbol for x in r.assets] == [h.symbol for h in p.holdings]
+        covered = p.cash / p.total_value + sum(w for w, x in zip(weights, r.assets, strict=True) if x.covered)
+        assert sum(x.contribution for x in r.assets if x.covered) == pytest.approx(r.portfolio_return, rel=1e-9, abs=1e-12)
+        assert r.loss_value == pytest.approx(-r.portfolio_return * covered * p.total_value, rel=1e-9, abs=1e-6)
+        # Every holding earns exactly its series' return; holdings on the same series earn the same.
+        for key in {x.series for x in r.assets if x.covered and x.series != "cash"}:
+            wp = window_path(market.prices(key), r.start, r.end, key)
+            got = {x.asset_return for x in r.assets if x.series == key}
+            assert len(got) == 1 and got.pop() == pytest.approx(float(wp.relative.iloc[-1] - 1), rel=1e-12), (r.id, key)
+        assert r.uncovered == [x.symbol for x in r.assets if not x.covered]
+        assert r.proxied == [x.symbol for x in r.assets if x.proxied]
+        fx = [x for x in r.assets if "_C" in x.symbol and x.covered]
+        assert fx and all(x.series.startswith(x.symbol[:3] + "USD") for x in fx)   # each its own currency
+        msft = window_path(market.prices("MSFT"), r.start, r.end) is not None
+        assert (a["X0"].series == "MSFT") == msft and a["X0"].proxied           # the user's proxy first
+        # One message per proxied / uncovered holding, as for a small portfolio.
+        replayed_on = [w for w in r.warnings if ", replayed on " in w]
+        assert len(replayed_on) == len(r.proxied)
+        assert sum(" proxy covers " in w for w in r.warnings) == len(r.uncovered)
+
+
+def test_the_5000_holding_path_equals_a_per_holding_replay(market, big):
+    """The grouped, matrix-product replay against a plain per-holding sum on the union of dates."""
+    p, results = big
+    for r in results:
+        read = {k: window_path(market.prices(k), r.start, r.end, k).relative
+                for k in {x.series for x in r.assets if x.covered and x.series != "cash"}}
+        if not read:
+            continue
+        days = read[next(iter(read))].index.append([s.index for s in read.values()]).unique().sort_values()
+        on_days = {k: s.reindex(days).ffill().fillna(1.0).to_numpy() for k, s in read.items()}
+        value = np.full(days.size, p.cash / p.total_value)
+        for x in r.assets:                       # one holding at a time, as before grouping
+            if x.series == "cash":
+                value += x.weight
+            elif x.covered:
+                value += x.weight * on_days[x.series]
+        np.testing.assert_allclose(r.path.values, value / value[0], rtol=1e-12)
+        assert r.path.dates == [d.date() for d in days]
+
+
+def test_duplicating_holdings_or_scaling_quantities_changes_no_return(big):
+    _, results = big
+    halves = _many(2_500)
+    ids = ["crash_1987", "gfc_2008", "brexit_2016", "covid_2020", "crypto_winter_2022"]
+    scaled = replay_scenarios(_many(2_500, scale=7.0), ids)
+    for base, split, times7 in zip(replay_scenarios(halves, ids), replay_scenarios(_split(halves), ids),
+                                   scaled, strict=True):
+        for other in (split, times7):
+            assert other.portfolio_return == pytest.approx(base.portfolio_return, rel=1e-12, abs=1e-15)
+            assert other.max_drawdown == pytest.approx(base.max_drawdown, rel=1e-12, abs=1e-15)
+            np.testing.assert_allclose(other.path.values, base.path.values, rtol=1e-12)
+        assert times7.loss_value == pytest.approx(7 * base.loss_value, rel=1e-9, abs=1e-6)
+        assert split.loss_value == pytest.approx(base.loss_value, rel=1e-9, abs=1e-6)
+        two = {x.symbol: x for x in split.assets}
+        for x in base.assets:          # each half earns what the whole did and contributes half of it
+            for half in (two[x.symbol], two[f"{x.symbol}.B"]):
+                assert (half.covered, half.asset_return) == (x.covered, pytest.approx(x.asset_return))
+                assert half.weight == pytest.approx(x.weight / 2, rel=1e-12)
+                if x.covered:
+                    assert half.contribution == pytest.approx(x.contribution / 2, rel=1e-9, abs=1e-18)
+        assert [x.asset_return for x in times7.assets] == [x.asset_return for x in base.assets]
+    # The 5,000-holding portfolio's bundled holdings earn what they earn in the 9-holding sample.
+    sample = {r.id: {x.symbol: x.asset_return for x in r.assets}
+              for r in replay_scenarios(load_sample_portfolio("P2_PRE_GFC_MULTI_ASSET"), ["all"])}
+    for r in results:
+        assert {x.symbol: x.asset_return for x in r.assets if x.symbol in sample[r.id]} == sample[r.id]
