@@ -34,7 +34,7 @@ def default_autosave_dir() -> Path:
     return Path(user_data_dir("smart-portfolio-rebalancer", appauthor=False)) / "autosave"
 
 
-def build_window(qsettings: QSettings | None = None, autosave_dir: Path | None = None, *, debounce_ms: int = 120):
+def build_window(qsettings: QSettings | None = None, autosave_dir: Path | None = None, *, debounce_ms: int = 40):
     """A main window with its window state restored (not shown yet, no document opened)."""
     from desktop.main_window import MainWindow
 

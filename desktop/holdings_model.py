@@ -56,6 +56,7 @@ class HoldingsModel(QAbstractTableModel):
     def __init__(self, portfolio: Portfolio, undo_stack: QUndoStack | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self._portfolio = portfolio
+        self._total: tuple[Any, float] = (None, 0.0)
         self._undo = undo_stack
         self._lines: dict[str, Any] = {}
         self._catalogue: dict[str, Any] = {}
@@ -226,6 +227,13 @@ class HoldingsModel(QAbstractTableModel):
             return COLUMNS[section][1] if 0 <= section < len(COLUMNS) else None
         return str(section + 1)
 
+    def _total_value(self) -> float:
+        """The portfolio's value, summed once per portfolio (``data()`` asks for it per cell:
+        5,000 holdings summed for every painted weight cell would stall the GUI thread)."""
+        if self._total[0] is not self._portfolio:
+            self._total = (self._portfolio, self._portfolio.total_value)
+        return self._total[1]
+
     def raw(self, row: int, key: str) -> Any:
         """The unformatted value of a cell (also the sort key)."""
         h = self.holding(row)
@@ -235,7 +243,7 @@ class HoldingsModel(QAbstractTableModel):
         if key == "weight":
             if line is not None:
                 return line.current_weight
-            total = self._portfolio.total_value
+            total = self._total_value()
             return h.value / total if total > 0 else 0.0
         if key == "drift":
             return line.drift if line is not None else self.raw(row, "weight") - h.target_weight

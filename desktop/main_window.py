@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         Quiet time after an edit before the engine runs.
     """
 
-    def __init__(self, qsettings: QSettings, autosave_dir: Path, *, debounce_ms: int = 120) -> None:
+    def __init__(self, qsettings: QSettings, autosave_dir: Path, *, debounce_ms: int = 40) -> None:
         super().__init__()
         self.resize(1280, 800)
         self.undo_stack = QUndoStack(self)
@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
         self.settings_model.changed.connect(lambda section: c.schedule(_SECTION_KINDS[section]))
         c.rebalanceReady.connect(self.rebalance_tab.show_result)
         c.rebalanceReady.connect(self.model.set_analysis)
-        c.riskReady.connect(self.risk_tab.show_report)
+        c.riskViewReady.connect(self.risk_tab.show_view)
         c.scenariosReady.connect(self.scenarios_tab.show_results)
         c.monteCarloReady.connect(self.montecarlo_tab.show_result)
         c.monteCarloProgress.connect(self.montecarlo_tab.set_progress)

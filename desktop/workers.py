@@ -20,6 +20,7 @@ __all__ = [
     "job_monte_carlo",
     "job_rebalance",
     "job_risk",
+    "job_risk_view",
     "job_scenarios",
 ]
 
@@ -93,6 +94,13 @@ def job_risk(portfolio: Any, settings: Any, post_trade_weights: dict[str, float]
 
     return service.analyse_risk({"portfolio": _dump(portfolio), "settings": _dump(settings),
                                  "post_trade_weights": post_trade_weights})
+
+
+def job_risk_view(portfolio: Any, settings: Any, post_trade_weights: dict[str, float] | None) -> Any:
+    """:func:`job_risk` with the chart arrays prepared here, off the GUI thread (a ``RiskView``)."""
+    from desktop.panels.risk_view import prepare_risk_view
+
+    return prepare_risk_view(job_risk(portfolio, settings, post_trade_weights))
 
 
 def job_monte_carlo(portfolio: Any, settings: Any, *, progress: Callable[[float], None],

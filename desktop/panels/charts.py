@@ -11,13 +11,27 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 
 from desktop.panels.formatting import money_short, ordinal, pct_tick
+from desktop.panels.risk_view import CappedCategories, top_categories
 
-__all__ = ["COLORS", "CategoryBarChart", "CategoryTicks", "CorrelationHeatmap", "DateLineChart", "FanChart",
-           "FormatAxis", "GroupedBarChart", "HistogramChart", "dates_to_seconds", "style_plot"]
+__all__ = [
+    "COLORS",
+    "TICK_FONT",
+    "CategoryBarChart",
+    "CategoryTicks",
+    "DateLineChart",
+    "FanChart",
+    "FormatAxis",
+    "GroupedBarChart",
+    "HistogramChart",
+    "capped_title",
+    "dates_to_seconds",
+    "style_axes",
+    "style_plot",
+]
 
 # One palette for the whole app: "before" is a muted blue-grey, "after" orange, gains green, losses red.
 COLORS = {
@@ -25,8 +39,8 @@ COLORS = {
     "band_outer": "#c9daf0", "band_inner": "#86aedb", "median": "#1f4e89", "marker": "#c8453b",
     "start": "#1f2933", "text": "#1f2933",
 }
-_TICK_FONT = QFont()
-_TICK_FONT.setPointSize(9)
+TICK_FONT = QFont()
+TICK_FONT.setPointSize(9)
 
 
 class FormatAxis(pg.AxisItem):
@@ -41,13 +55,13 @@ class FormatAxis(pg.AxisItem):
         return [self._formatter(v * scale) for v in values]
 
 
-def _style_axes(plot: pg.PlotItem, title: str = "") -> None:
+def style_axes(plot: pg.PlotItem, title: str = "") -> None:
     """Dark ticks and text on light axis lines; no auto-range button or context menu."""
     for name in ("left", "bottom"):
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen("#9aa5b1"))
         axis.setTextPen(pg.mkPen(COLORS["text"]))
-        axis.setStyle(tickFont=_TICK_FONT, tickTextOffset=4)
+        axis.setStyle(tickFont=TICK_FONT, tickTextOffset=4)
     if title:
         plot.setTitle(title, color=COLORS["text"], size="11pt")
     plot.setMouseEnabled(x=False, y=False)
@@ -60,7 +74,7 @@ def style_plot(widget: pg.PlotWidget, *, title: str = "", left: str = "", bottom
     widget.setBackground("w")
     widget.setAntialiasing(True)
     plot = widget.getPlotItem()
-    _style_axes(plot, title)
+    style_axes(plot, title)
     for side, text in (("left", left), ("bottom", bottom)):
         if text:
             plot.setLabel(side, text, color=COLORS["text"], **{"font-size": "9pt"})
@@ -86,12 +100,15 @@ class CategoryTicks:
     """Category labels on a bottom or left axis, elided to the room each category gets.
 
     ``labels`` keeps the full names; the axis shows them shortened with "…" when the chart
-    is too narrow, recomputed whenever the view is resized.
+    is too narrow, recomputed whenever the view is resized. With more than ``max_labels``
+    categories only every k-th is labelled (a hundred overlapping names are unreadable, and
+    thousands would cost the GUI thread seconds to lay out).
     """
 
-    def __init__(self, plot: pg.PlotItem, axis: str, max_px: int | None = None) -> None:
+    def __init__(self, plot: pg.PlotItem, axis: str, max_px: int | None = None, max_labels: int = 60) -> None:
         self._plot, self._axis, self._max_px = plot, plot.getAxis(axis), max_px
-        self._metrics = QFontMetrics(_TICK_FONT)
+        self._max_labels = max_labels
+        self._metrics = QFontMetrics(TICK_FONT)
         self.labels: list[str] = []
         plot.getViewBox().sigResized.connect(self.refresh)
 
@@ -101,26 +118,37 @@ class CategoryTicks:
 
     def refresh(self, *_args) -> None:
         view = self._plot.getViewBox()
+        n = len(self.labels)
+        stride = -(-n // self._max_labels) if n > self._max_labels else 1
         if self._max_px is not None:
             room = self._max_px
-        else:  # a bottom axis: the view's width shared by the categories, less a small gap
-            room = int(view.width() / max(len(self.labels), 1)) - 4 if view.width() > 0 else 10**6
-        shown = [self._metrics.elidedText(s, Qt.TextElideMode.ElideRight, max(room, 12)) for s in self.labels]
-        self._axis.setTicks([[(float(i), s) for i, s in enumerate(shown)], []])
+        else:  # a bottom axis: the view's width shared by the labelled categories, less a small gap
+            room = int(view.width() * stride / max(n, 1)) - 4 if view.width() > 0 else 10**6
+        shown = [(float(i), self._metrics.elidedText(self.labels[i], Qt.TextElideMode.ElideRight, max(room, 12)))
+                 for i in range(0, n, stride)]
+        self._axis.setTicks([shown, []])
+
+
+def capped_title(title: str, capped: CappedCategories) -> str:
+    """``title`` with, when only the largest categories are drawn, how many of how many."""
+    if not capped.n_other:
+        return title
+    return f"{title} (largest {len(capped.labels) - 1} of {capped.n_total:,})"
 
 
 class CategoryBarChart(pg.PlotWidget):
     """One bar per category, labelled on the category axis (x, or y when ``horizontal``).
 
     :attr:`values` returns the bar lengths as plotted; ``horizontal`` suits long labels
-    (scenario names), the first category on top.
+    (scenario names), the first category on top. More than :data:`BAR_LIMIT` + 1 categories
+    draw the largest and one "other (n)" bar with the sum of the rest, and the title says so.
     """
 
     def __init__(self, *, title: str = "", value_format: Callable[[float], str] = pct_tick,
                  horizontal: bool = False, parent=None) -> None:
         value_axis = "bottom" if horizontal else "left"
         super().__init__(parent=parent, axisItems={value_axis: FormatAxis(value_axis, value_format)})
-        self.horizontal = horizontal
+        self.horizontal, self.title = horizontal, title
         self.plot_item = style_plot(self, title=title)
         self.plot_item.showGrid(x=horizontal, y=not horizontal, alpha=0.25)
         if horizontal:
@@ -130,12 +158,14 @@ class CategoryBarChart(pg.PlotWidget):
             self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=COLORS["before"], pen=None)
         self.plot_item.addItem(self.bars)
         self.ticks = CategoryTicks(self.plot_item, "left" if horizontal else "bottom", 260 if horizontal else None)
+        self.shown = top_categories([], [[]])
         _zero_line(self.plot_item, angle=90 if horizontal else 0)
 
     def set_highlight(self, index: int | None) -> None:
-        """Outline bar ``index`` (the selected category); None outlines none."""
-        n = len(self.values)
-        pens = [pg.mkPen(COLORS["target"], width=2) if i == index else pg.mkPen(None) for i in range(n)]
+        """Outline the bar of category ``index`` (the "other" bar if it was summed there); None outlines none."""
+        where = np.flatnonzero(self.shown.index == index) if index is not None else []
+        bar = int(where[0]) if len(where) else (len(self.shown.index) - 1 if index is not None and self.shown.n_other else None)
+        pens = [pg.mkPen(COLORS["target"], width=2) if i == bar else pg.mkPen(None) for i in range(len(self.values))]
         # An empty list trips pyqtgraph 0.14's BarGraphItem; None means "one shared pen" (none).
         self.bars.setOpts(pens=pens or None)
 
@@ -146,10 +176,12 @@ class CategoryBarChart(pg.PlotWidget):
     def set_data(self, labels: Sequence[str], values: Sequence[float],
                  colors: Sequence[str] | None = None) -> None:
         """Show ``values[i]`` for ``labels[i]``; ``colors`` per bar, else the "before" colour."""
-        pos = np.arange(len(values), dtype=float)
-        v = np.asarray(values, dtype=float)
-        brushes = [pg.mkBrush(c) for c in (colors or [COLORS["before"]] * len(values))]
-        span = (-0.6, max(len(values) - 0.4, 0.6))
+        self.shown = shown = top_categories(labels, [values])
+        v = shown.series[0]
+        pos = np.arange(len(v), dtype=float)
+        colors = colors or [COLORS["before"]] * len(labels)
+        brushes = [pg.mkBrush(colors[i] if i >= 0 else COLORS["before"]) for i in shown.index]
+        span = (-0.6, max(len(v) - 0.4, 0.6))
         # Pens are reset with the data so a highlight never outlives the bars it was made for.
         if self.horizontal:
             self.bars.setOpts(x0=np.zeros_like(v), y=pos, width=v, brushes=brushes, pens=None)
@@ -158,7 +190,9 @@ class CategoryBarChart(pg.PlotWidget):
             self.bars.setOpts(x=pos, height=v, brushes=brushes, pens=None)
             self.plot_item.setXRange(*span, padding=0)
         self.plot_item.enableAutoRange(axis="x" if self.horizontal else "y")
-        self.ticks.set(labels)
+        if self.title:
+            self.plot_item.setTitle(capped_title(self.title, shown), color=COLORS["text"], size="11pt")
+        self.ticks.set(shown.labels)
 
 
 class GroupedBarChart(pg.PlotWidget):
@@ -168,6 +202,7 @@ class GroupedBarChart(pg.PlotWidget):
                  target_name: str | None = "Target", parent=None) -> None:
         """``target_name`` None leaves the target ticks out of the legend (a chart without targets)."""
         super().__init__(parent=parent, axisItems={"left": FormatAxis("left", pct_tick)})
+        self.title = title
         self.plot_item = style_plot(self, title=title)
         legend = _legend(self.plot_item, offset=(-10, 6))
         legend.setColumnCount(3)
@@ -183,24 +218,42 @@ class GroupedBarChart(pg.PlotWidget):
                 legend.addItem(item, name)
         _zero_line(self.plot_item)
         self.ticks = CategoryTicks(self.plot_item, "bottom")
+        self.shown = top_categories([], [[], []])
 
     def set_data(self, labels: Sequence[str], before: Sequence[float], after: Sequence[float],
                  target: Sequence[float | None] | None = None) -> None:
-        """``target[i]`` None (e.g. cash, which has no target) draws no tick for that category."""
-        x = np.arange(len(labels), dtype=float)
-        self.before_bars.setOpts(x=x - 0.19, height=np.asarray(before, dtype=float))
-        self.after_bars.setOpts(x=x + 0.19, height=np.asarray(after, dtype=float))
-        tx, ty = [], []
-        for i, t in enumerate(target or []):
-            if t is not None:
-                tx += [i - 0.42, i + 0.42]
-                ty += [t, t]
-        self.target_marks.setData(np.asarray(tx, dtype=float), np.asarray(ty, dtype=float))
-        self.ticks.set(labels)
-        self.plot_item.setXRange(-0.6, max(len(labels) - 0.4, 0.6), padding=0)
+        """``target[i]`` None (e.g. cash, which has no target) draws no tick for that category.
+
+        More than :data:`BAR_LIMIT` + 1 categories draw the largest (by before or after) and
+        one "other (n)" group summing the rest, targets included; the title says so.
+        """
+        t = np.array([np.nan if v is None else v for v in target], dtype=float) if target else None
+        series = [before, after] + ([np.nan_to_num(t)] if t is not None else [])
+        self.shown = shown = top_categories(labels, series)
+        b, a = shown.series[0], shown.series[1]
+        x = np.arange(len(shown.labels), dtype=float)
+        self.before_bars.setOpts(x=x - 0.19, height=b)
+        self.after_bars.setOpts(x=x + 0.19, height=a)
+        ty = np.empty(0)
+        if t is not None:
+            defined = ~np.isnan(t)
+            kept = shown.index[shown.index >= 0]
+            has = defined[kept]
+            if shown.n_other:  # the "other" group has a target tick if any of its categories has one
+                rest = np.ones(len(t), dtype=bool)
+                rest[kept] = False
+                has = np.append(has, defined[rest].any())
+            ty = np.repeat(shown.series[2][has], 2)
+            tx = np.column_stack([x[has] - 0.42, x[has] + 0.42]).ravel()
+            self.target_marks.setData(tx, ty)
+        else:
+            self.target_marks.setData(np.empty(0), np.empty(0))
+        self.ticks.set(shown.labels)
+        if self.title:
+            self.plot_item.setTitle(capped_title(self.title, shown), color=COLORS["text"], size="11pt")
+        self.plot_item.setXRange(-0.6, max(len(shown.labels) - 0.4, 0.6), padding=0)
         # Head room above the tallest bar keeps the one-line legend clear of the data.
-        heights = np.concatenate([np.asarray(before, dtype=float), np.asarray(after, dtype=float),
-                                  np.asarray(ty, dtype=float), [0.0]])
+        heights = np.concatenate([b, a, ty, [0.0]])
         low, high = min(heights.min(), 0.0), max(heights.max(), 1e-9) * 1.22
         self.plot_item.setYRange(low - 0.03 * (high - low), high, padding=0)
 
@@ -323,78 +376,3 @@ class HistogramChart(pg.PlotWidget):
             self._legend.addItem(self._samples[key], label)
         line.setPos(x)
         self._legend.getLabel(self._samples[key]).setText(label)
-
-
-class CorrelationHeatmap(pg.GraphicsLayoutWidget):
-    """A symmetric matrix in [-1, 1] as coloured cells, symbols on both axes, a colour bar.
-
-    ``values`` holds the matrix shown (``None`` -> NaN, an empty cell marked "—"). Cell
-    values are written in when the cells are large enough to hold them, and always shown
-    on hover.
-    """
-
-    def __init__(self, *, title: str = "", parent=None) -> None:
-        super().__init__(parent=parent)
-        self.setBackground("w")
-        self.setAntialiasing(True)
-        self.plot_item = plot = self.addPlot()
-        _style_axes(plot, title)
-        for name in ("left", "bottom"):
-            # The last column's label may reach past the axis end; it must still be drawn.
-            plot.getAxis(name).setStyle(tickLength=0, hideOverlappingLabels=False)
-        plot.invertY(True)
-        self.cmap = pg.ColorMap([0.0, 0.5, 1.0], [QColor("#2166ac"), QColor("#f7f7f7"), QColor("#b2182b")])
-        self.image = pg.ImageItem(axisOrder="row-major")
-        plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=self.cmap, interactive=False, width=14,
-                                        colorMapMenu=False)
-        self.colorbar.setImageItem(self.image, insert_in=plot)
-        self.colorbar.axis.setTextPen(pg.mkPen(COLORS["text"]))
-        self.colorbar.axis.setStyle(tickFont=_TICK_FONT)
-        self.row_ticks, self.col_ticks = CategoryTicks(plot, "left", max_px=100), CategoryTicks(plot, "bottom")
-        self.values, self.symbols = np.zeros((0, 0)), []
-        self._labels: list[pg.TextItem] = []
-        self._metrics = QFontMetrics(_TICK_FONT)
-        plot.getViewBox().sigResized.connect(self._fit_labels)
-        self.scene().sigMouseMoved.connect(self._hover)
-
-    def set_data(self, symbols: Sequence[str], matrix: Sequence[Sequence[float | None]]) -> None:
-        n = len(symbols)
-        values = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float).reshape(n, n)
-        self.values, self.symbols = values, list(symbols)
-        self.image.setImage(values, levels=(-1.0, 1.0), autoLevels=False)
-        self.image.setRect(QRectF(-0.5, -0.5, n, n))
-        self.row_ticks.set(symbols)
-        self.col_ticks.set(symbols)
-        while len(self._labels) < n * n:  # pooled: a new matrix reuses the text items
-            self._labels.append(pg.TextItem(anchor=(0.5, 0.5)))
-            self.plot_item.addItem(self._labels[-1])
-        for k, label in enumerate(self._labels[: n * n]):
-            i, j = divmod(k, n)
-            label.setText(self.cell_text(i, j), color="w" if abs(values[i, j]) > 0.6 else COLORS["text"])
-            label.setPos(j, i)
-        self.plot_item.setRange(xRange=(-0.5, n - 0.5), yRange=(-0.5, n - 0.5), padding=0)
-        self._fit_labels()
-
-    def cell_text(self, i: int, j: int) -> str:
-        v = self.values[i, j]
-        if np.isnan(v):
-            return "—"
-        text = f"{v:.2f}"
-        return text.lstrip("-") if float(text) == 0 else text.replace("-", "\u2212")
-
-    def _fit_labels(self, *_args) -> None:
-        """Show the numbers only if a cell can hold "−0.00" (else the colours carry it)."""
-        n = len(self.symbols)
-        view = self.plot_item.getViewBox()
-        fits = n > 0 and (view.width() <= 0 or (view.width() / n >= self._metrics.horizontalAdvance("\u22120.00") + 4
-                                                and view.height() / n >= self._metrics.height()))
-        for k, label in enumerate(self._labels):
-            label.setVisible(fits and k < n * n)
-
-    def _hover(self, pos) -> None:
-        view = self.plot_item.getViewBox()
-        point = view.mapSceneToView(pos)
-        i, j, n = round(point.y()), round(point.x()), len(self.symbols)
-        inside = view.sceneBoundingRect().contains(pos) and 0 <= i < n and 0 <= j < n
-        self.setToolTip(f"{self.symbols[i]} × {self.symbols[j]}: {self.cell_text(i, j)}" if inside else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 __all__ = [
     "BANNER_STYLES",
@@ -146,3 +147,17 @@ def units(x: float | None) -> str:
 def date_text(d: dt.date | None) -> str:
     """ISO date, the form the bundled data and the API use: ``2014-01-03``."""
     return d.isoformat() if d is not None else DASH
+
+
+def bullets(notes: Sequence[str], limit: int = 8) -> str:
+    """Rich-text bullet lines, the first ``limit`` and then how many more: a label laying out
+    5,000 warnings (one per proxied holding) would hold the GUI thread for seconds."""
+    shown = "<br>".join(f"• {n}" for n in notes[:limit])
+    more = len(notes) - limit
+    return shown + (f"<br>• … and {more:,} more like these" if more > 0 else "")
+
+
+def short_list(items: Sequence[str], limit: int = 20) -> str:
+    """``"A, B, C"``, or the first ``limit`` and ``"… and n more"``."""
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f", … and {more:,} more" if more > 0 else "")

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from desktop.panels.charts import COLORS, FanChart, HistogramChart
-from desktop.panels.formatting import BANNER_STYLES, money, pct
+from desktop.panels.formatting import BANNER_STYLES, bullets, money, pct
 from desktop.panels.metric_cards import ValueCard
 from engine.schemas.results import MonteCarloResult
 
@@ -122,7 +122,7 @@ class MonteCarloTab(QWidget):
                                   f"5th percentile {money(result.downside_terminal_value)}", COLORS["marker"])
         self.histogram.set_marker("start", result.initial_value, f"Start {money(result.initial_value)}",
                                   COLORS["start"])
-        self._show_message("<br>".join(f"• {w}" for w in result.warnings), "bound")
+        self._show_message(bullets(result.warnings), "bound")
 
     def _show_cards(self, r: MonteCarloResult) -> None:
         loss_color = "#b3261e" if r.probability_of_loss >= 0.05 else "#1f2933"

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.panels.charts import GroupedBarChart
-from desktop.panels.formatting import BANNER_STYLES, money, pct
+from desktop.panels.formatting import BANNER_STYLES, bullets, money, pct
 from desktop.panels.table_models import TradeTableModel
 from engine.blotter import blotter_csv
 from engine.schemas.results import RebalanceResult, RebalanceTotals
@@ -142,7 +142,7 @@ class RebalanceTab(QWidget):
         self.model.set_rows(result.trades)
         self._show_totals(result.totals)
         self._show_chart(result)
-        self._show_message("<br>".join(result.warnings), "bound" if result.warnings else None)
+        self._show_message(bullets(result.warnings), "bound" if result.warnings else None)
         self._set_buttons()
 
     def show_error(self, message: str) -> None:

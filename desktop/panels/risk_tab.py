@@ -6,33 +6,16 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from desktop.panels.charts import COLORS, CorrelationHeatmap, DateLineChart, GroupedBarChart
-from desktop.panels.formatting import BANNER_STYLES, date_text
+from desktop.panels.charts import COLORS, DateLineChart, GroupedBarChart
+from desktop.panels.formatting import BANNER_STYLES, bullets, date_text
+from desktop.panels.heatmap import CorrelationHeatmap
 from desktop.panels.metric_cards import MetricCardGrid
-from engine.schemas.results import RiskReport, RiskSide
+from desktop.panels.risk_view import RiskView, contribution_bars, prepare_risk_view
+from engine.schemas.results import RiskReport
 
 __all__ = ["RiskTab", "contribution_bars", "data_notes"]
 
 _SERIES = (("before", "Current weights", COLORS["before"]), ("after", "Post-trade weights", COLORS["after"]))
-
-
-def contribution_bars(report: RiskReport) -> tuple[list[str], list[float], list[float]]:
-    """Symbols and each side's share of volatility (``contribution_pct``), aligned by symbol.
-
-    A symbol missing on one side is not held there, so its share is 0; an undefined share
-    (zero volatility) is drawn as 0 as well. A symbol whose share is 0 on every side (cash)
-    is left out: it would be an empty label.
-    """
-    sides = [report.before] + ([report.after] if report.after else [])
-    symbols: list[str] = []
-    for side in sides:
-        symbols += [c.symbol for c in side.contributions if c.symbol not in symbols and c.contribution_pct]
-
-    def shares(side: RiskSide | None) -> list[float]:
-        by_symbol = {c.symbol: c.contribution_pct for c in side.contributions} if side else {}
-        return [by_symbol.get(s) or 0.0 for s in symbols]
-
-    return symbols, shares(report.before), shares(report.after)
 
 
 def data_notes(report: RiskReport) -> list[str]:
@@ -100,6 +83,11 @@ class RiskTab(QWidget):
 
     # --- the interface the main window uses ---------------------------------------------------
     def show_report(self, report: RiskReport) -> None:
+        self.show_view(prepare_risk_view(report))
+
+    def show_view(self, view: RiskView) -> None:
+        """Show a report whose chart arrays were prepared off the GUI thread (the controller's)."""
+        report = view.report
         self.error_label.hide()
         w = report.window
         bench = " &nbsp;·&nbsp; " + _benchmark_text(report.benchmark)
@@ -109,15 +97,15 @@ class RiskTab(QWidget):
             "<br><span style='color:#52606d'>Weights held constant over the window; "
             "hover a card for its definition.</span>")
         notes = data_notes(report)
-        self.notes_label.setText("<b>Data quality:</b><br>" + "<br>".join(f"• {n}" for n in notes))
+        self.notes_label.setText("<b>Data quality:</b><br>" + bullets(notes))
         self.notes_label.setVisible(bool(notes))
         self.cards.set_metrics(report.before.metrics, report.after.metrics if report.after else None,
                                w, report.benchmark)
         self._show_series(report)
-        symbols, before, after = contribution_bars(report)
+        symbols, before, after = view.contributions
         self.contribution_chart.set_data(symbols, before, after)
         self.contribution_chart.after_bars.setVisible(report.after is not None)
-        self.heatmap.set_data(report.correlation.symbols, report.correlation.matrix)
+        self.heatmap.set_data(report.correlation.symbols, view.correlation)
 
     def _show_series(self, report: RiskReport) -> None:
         for key, side in (("before", report.before), ("after", report.after)):

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.panels.charts import COLORS, CategoryBarChart, DateLineChart
-from desktop.panels.formatting import BANNER_STYLES, pct, signed_pct
+from desktop.panels.formatting import BANNER_STYLES, pct, short_list, signed_pct
 from desktop.panels.table_models import ScenarioTableModel
 from engine.schemas.results import ScenarioResult
 
@@ -31,18 +31,18 @@ def coverage_html(s: ScenarioResult) -> str:
     lines = [f"<b>{s.name}</b> &nbsp; {s.start:%Y-%m-%d} → {s.end:%Y-%m-%d}: portfolio "
              f"{signed_pct(s.portfolio_return)}, worst fall inside the window {pct(s.max_drawdown)}"]
     if own:
-        lines.append(f"Own history: {', '.join(own)}")
+        lines.append(f"Own history: {short_list(own)}")
     by_series: dict[str, list[str]] = {}
     for a in s.assets:
         if a.proxied and a.covered:
             by_series.setdefault(a.series or "?", []).append(a.symbol)
-    proxied = [f"{', '.join(symbols)} on {series}" for series, symbols in by_series.items()]
+    proxied = [f"{short_list(symbols)} on {series}" for series, symbols in by_series.items()]
     if proxied or s.proxied:
         lines.append("<span style='color:#7a4b00'>Replayed on a proxy: "
-                     f"{', '.join(proxied) or ', '.join(s.proxied)}</span>")
+                     f"{'; '.join(proxied) if proxied else short_list(s.proxied)}</span>")
     if s.uncovered:
         lines.append(f"<span style='color:#8a1c12'><b>Uncovered</b> (no data, no proxy; left out of the figures): "
-                     f"{', '.join(s.uncovered)}</span>")
+                     f"{short_list(s.uncovered)}</span>")
     return "<br>".join(lines)
 
 
@@ -158,4 +158,4 @@ class ScenariosTab(QWidget):
         self.path_chart.plot_item.setTitle(f"{result.name}: value through the window", color=COLORS["text"],
                                            size="11pt")
         self.coverage_label.setText(coverage_html(result))
-        self.coverage_label.setToolTip("\n".join(result.warnings))
+        self.coverage_label.setToolTip("\n".join(result.warnings[:30]) + (f"\n… and {len(result.warnings) - 30:,} more" if len(result.warnings) > 30 else ""))

@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
-from desktop.panels.formatting import money, pct, pp, signed_pct, units
+from desktop.panels.formatting import bullets, money, pct, pp, short_list, signed_pct, units
 from engine.schemas.results import ScenarioResult, TradeLine
 
 __all__ = ["SCENARIO_COLUMNS", "TRADE_COLUMNS", "ScenarioTableModel", "TradeTableModel"]
@@ -136,9 +136,9 @@ class TradeTableModel(_ReadOnlyTable):
 def _coverage(s: ScenarioResult) -> str:
     parts = []
     if s.proxied:
-        parts.append("proxied: " + ", ".join(s.proxied))
+        parts.append("proxied: " + short_list(s.proxied))
     if s.uncovered:
-        parts.append("uncovered: " + ", ".join(s.uncovered))
+        parts.append("uncovered: " + short_list(s.uncovered))
     return "; ".join(parts) or "all own data"
 
 
@@ -180,6 +180,6 @@ class ScenarioTableModel(_ReadOnlyTable):
                 return _LOSS
             return _MUTED if header == "Data used" else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            notes = "\n".join(f"• {w}" for w in s.warnings)
+            notes = bullets(s.warnings, 12).replace("<br>", "\n")
             return f"{s.name}: {s.start} to {s.end}\n{_coverage(s)}" + (f"\n{notes}" if notes else "")
         return None

@@ -94,7 +94,7 @@ def test_heatmap_holds_the_matrix_with_undefined_cells_empty(tab):
 
 
 def test_heatmap_numbers_only_where_they_fit_and_long_labels_shortened(qtbot):
-    from desktop.panels.charts import CorrelationHeatmap
+    from desktop.panels.heatmap import CorrelationHeatmap
 
     heat = CorrelationHeatmap()
     qtbot.addWidget(heat)
