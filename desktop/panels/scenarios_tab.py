@@ -119,7 +119,9 @@ class ScenariosTab(QWidget):
         self.bar_chart.set_data([r.name for r in self._results], [r.portfolio_return for r in self._results],
                                 [COLORS["loss"] if r.portfolio_return < 0 else COLORS["gain"] for r in self._results])
         ids = [r.id for r in self._results]
-        keep = ids.index(selected.id) if selected is not None and selected.id in ids else 0
+        # Keep the advisor's selection; the first time, show the scenario that hurts this book most.
+        worst = min(range(len(ids)), key=lambda i: self._results[i].portfolio_return) if ids else 0
+        keep = ids.index(selected.id) if selected is not None and selected.id in ids else worst
         if self._results:
             self.select_row(keep)
         else:

@@ -143,6 +143,14 @@ def test_selected_scenario_path_and_coverage(scen, qtbot):
     assert scen.bar_chart.bars.opts["pens"][1].widthF() == 2  # the selected bar is outlined
 
 
+def test_the_first_selection_is_the_worst_scenario_for_the_book(scen):
+    results = list(reversed(scenario_results()))  # the 2008 loss (-33.9 %) is now last
+    scen.show_results(results)
+    assert scen.selected_result().id == "gfc"
+    _, y = scen.path_chart.curves["path"].getData()
+    np.testing.assert_array_equal(y, results[-1].path.values)
+
+
 def test_selection_survives_new_results_and_sorting(scen):
     scen.show_results(scenario_results())
     scen.select_row(2)
