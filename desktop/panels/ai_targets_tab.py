@@ -364,6 +364,7 @@ class AiTargetsTab(QWidget):
         table.setItemDelegateForColumn(self.table_model.column("Confidence"), ConfidenceDelegate(table))
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setResizeContentsPrecision(200)  # size columns from a sample, not every row
         header.setStretchLastSection(True)
         return table
 
