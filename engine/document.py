@@ -90,8 +90,11 @@ def draft_portfolio(data: Portfolio | Mapping[str, Any]) -> Portfolio:
             raise _prefixed(exc, ["holdings", i]) from None
     # Every other rule (header fields, count, unique symbols…) is checked by the engine itself on
     # a copy whose targets are made to sum to 1; the real targets are then put back.
+    # The copies are validated Holding instances, which pydantic does not validate again: one
+    # short call instead of re-checking thousands of dicts while holding the GIL (the GUI
+    # thread loads documents on a worker and must not starve).
     n = len(holdings)
-    even = [{**h.model_dump(), "target_weight": 1.0 / n} for h in holdings]
+    even = [h.model_copy(update={"target_weight": 1.0 / n}) for h in holdings]
     checked = validate(Portfolio, {**raw, "holdings": even})
     return checked.model_copy(update={"holdings": holdings})
 

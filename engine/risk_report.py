@@ -253,9 +253,12 @@ def _contributions_large(R: np.ndarray, w: np.ndarray, P: int) -> np.ndarray:
     """Euler contributions without the N × N covariance: ``(Σw)_i = cov(r_i, R w)``, annualised.
 
     ``w`` is holdings then CASH; cash earns a constant rate, so it adds no covariance."""
-    dev = R - R.mean(axis=0)
-    p = dev @ w[:-1]
-    sigma_w = np.append(dev.T @ p / (R.shape[0] - 1), 0.0) * P if R.shape[0] > 1 else np.zeros(len(w))
+    if R.shape[0] < 2:
+        return np.zeros_like(w)
+    # Σ_t (r_ti − r̄_i)(p_t − p̄) = Σ_t r_ti (p_t − p̄): two matrix-vector products, no T × N
+    # matrix of deviations (hundreds of MB for thousands of daily holdings).
+    p = R @ w[:-1]
+    sigma_w = np.append(R.T @ (p - p.mean()) / (R.shape[0] - 1), 0.0) * P
     var_p = float(w @ sigma_w)
     if var_p <= 0.0:
         return np.zeros_like(w)
