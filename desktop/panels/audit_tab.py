@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QModelIndex,
     QPersistentModelIndex,
@@ -48,6 +47,7 @@ from PySide6.QtWidgets import (
 from desktop.controller import error_message
 from desktop.panels.formatting import BANNER_STYLES, money, pct
 from desktop.panels.rebalance_tab import write_text_atomic
+from desktop.panels.table_models import ReadOnlyTable
 from desktop.workers import Worker
 from engine.audit import KINDS, AuditEntry, VerifyResult, default_user
 
@@ -153,14 +153,13 @@ def _value(v: Any) -> str:
     return "—" if v is None else _short(v, 30)
 
 
-class AuditTableModel(QAbstractTableModel):
+class AuditTableModel(ReadOnlyTable):
     """Audit entries: seq, time, user, kind, subject, payload summary (``UserRole``: raw values)."""
 
     headers = ("Seq", "Time", "User", "Kind", "Subject", "Summary")
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[AuditEntry] = []
         self.flagged: set[int] = set()
 
     def set_flagged(self, seqs: set[int]) -> None:
@@ -170,29 +169,10 @@ class AuditTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self.headers) - 1))
 
     def set_entries(self, entries: list[AuditEntry]) -> None:
-        self.beginResetModel()
-        self._rows = list(entries)
-        self.endResetModel()
+        self.set_rows(entries)
 
     def entry(self, row: int) -> AuditEntry:
-        return self._rows[row]
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.headers)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal \
-                and 0 <= section < len(self.headers):
-            return self.headers[section]
-        return None
-
-    def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        return self.row_object(row)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < len(self._rows)):

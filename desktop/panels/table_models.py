@@ -48,7 +48,7 @@ TRADE_COLUMNS: tuple[tuple[str, Callable[[TradeLine], Any], Callable[[TradeLine]
 )
 
 
-class _ReadOnlyTable(QAbstractTableModel):
+class ReadOnlyTable(QAbstractTableModel):
     """Rows of result objects; subclasses say how a cell looks."""
 
     headers: Sequence[str] = ()
@@ -82,7 +82,7 @@ class _ReadOnlyTable(QAbstractTableModel):
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
 
-class TradeTableModel(_ReadOnlyTable):
+class TradeTableModel(ReadOnlyTable):
     """One row per :class:`TradeLine`, in the engine's order."""
 
     headers = tuple(c[0] for c in TRADE_COLUMNS)
@@ -157,7 +157,7 @@ SCENARIO_COLUMNS: tuple[tuple[str, Callable[[ScenarioResult], Any], Callable[[Sc
 )
 
 
-class ScenarioTableModel(_ReadOnlyTable):
+class ScenarioTableModel(ReadOnlyTable):
     """One row per historical scenario."""
 
     headers = tuple(c[0] for c in SCENARIO_COLUMNS)
