@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             if exc.name == f"bench.{name}":
                 continue  # suite not written yet for a feature that does not exist yet
             raise
+        t0 = time.perf_counter()
         try:
             rows.extend(module.run(args.quick))
+            print(f"{name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         except Exception:
             failed.append(name)
             traceback.print_exc()
