@@ -14,13 +14,11 @@ from typing import Any
 
 from PySide6.QtCore import (
     QModelIndex,
-    QSortFilterProxyModel,
     Qt,
     QThreadPool,
     Signal,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -46,6 +44,7 @@ from desktop.panels.ai_targets_views import (
 )
 from desktop.panels.charts import GroupedBarChart
 from desktop.panels.formatting import BANNER_STYLES, date_text, pct
+from desktop.panels.table_models import result_table
 from desktop.panels.target_commands import SAME, apply_state, use_targets_command
 from desktop.workers import Worker
 from engine.schemas import Portfolio, RebalancePolicy
@@ -145,18 +144,7 @@ class AiTargetsTab(QWidget):
                                      before_name="Strategic", after_name="Optimised", target_name=None)
 
     def _make_table(self) -> QTableView:
-        proxy = QSortFilterProxyModel(self)
-        proxy.setSourceModel(self.table_model)
-        proxy.setSortRole(Qt.ItemDataRole.UserRole)
-        table = QTableView()
-        table.setModel(proxy)
-        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setAlternatingRowColors(True)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setWordWrap(False)
-        table.verticalHeader().hide()
+        table, _ = result_table(self.table_model, self)
         table.verticalHeader().setDefaultSectionSize(24)
         table.setItemDelegateForColumn(self.table_model.column("Confidence"), ConfidenceDelegate(table))
         header = table.horizontalHeader()

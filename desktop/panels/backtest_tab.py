@@ -17,14 +17,12 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     QThreadPool,
     Signal,
 )
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QHBoxLayout,
     QHeaderView,
@@ -40,6 +38,7 @@ from PySide6.QtWidgets import (
 from desktop.controller import error_message
 from desktop.panels.charts import FormatAxis, dates_to_seconds, style_plot
 from desktop.panels.formatting import BANNER_STYLES, DASH, date_text, money, money_short, pct, signed_pct
+from desktop.panels.table_models import result_table
 from desktop.workers import Worker
 from engine.schemas import Portfolio, RebalancePolicy
 from engine.schemas.backtest import BacktestPolicyResult, BacktestResult
@@ -298,18 +297,7 @@ class BacktestTab(QWidget):
         self.table = self._make_table()
 
     def _make_table(self) -> QTableView:
-        proxy = QSortFilterProxyModel(self)
-        proxy.setSourceModel(self.stats_model)
-        proxy.setSortRole(Qt.ItemDataRole.UserRole)
-        table = QTableView()
-        table.setModel(proxy)
-        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setAlternatingRowColors(True)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.verticalHeader().hide()
+        table, _ = result_table(self.stats_model, self, single_selection=True)
         table.verticalHeader().setDefaultSectionSize(24)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)

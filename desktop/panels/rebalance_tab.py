@@ -10,10 +10,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop.panels.charts import GroupedBarChart
 from desktop.panels.formatting import BANNER_STYLES, bullets, money, pct
-from desktop.panels.table_models import TradeTableModel
+from desktop.panels.table_models import TradeTableModel, result_table
 from engine.blotter import blotter_csv
 from engine.schemas.results import RebalanceResult, RebalanceTotals
 
@@ -101,19 +100,7 @@ class RebalanceTab(QWidget):
         self._set_buttons()
 
     def _make_table(self) -> QTableView:
-        proxy = QSortFilterProxyModel(self)
-        proxy.setSourceModel(self.model)
-        proxy.setSortRole(Qt.ItemDataRole.UserRole)
-        table = QTableView()
-        table.setModel(proxy)
-        # No sort indicator: the engine's order (sells, buys, holds) stays until a header is clicked.
-        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setAlternatingRowColors(True)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.verticalHeader().hide()
-        table.setWordWrap(False)
+        table, _ = result_table(self.model, self)  # the engine's order: sells, buys, holds
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)

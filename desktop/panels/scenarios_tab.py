@@ -6,9 +6,8 @@ the selected one, and which holdings were replayed on a proxy or left uncovered.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHeaderView,
     QLabel,
     QSplitter,
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop.panels.charts import COLORS, CategoryBarChart, DateLineChart
 from desktop.panels.formatting import BANNER_STYLES, pct, short_list, signed_pct
-from desktop.panels.table_models import ScenarioTableModel
+from desktop.panels.table_models import ScenarioTableModel, result_table
 from engine.schemas.results import ScenarioResult
 
 __all__ = ["ScenariosTab", "coverage_html"]
@@ -53,9 +52,6 @@ class ScenariosTab(QWidget):
         super().__init__(parent)
         self._results: list[ScenarioResult] = []
         self.model = ScenarioTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.table = self._make_table()
         self.bar_chart = CategoryBarChart(title="Portfolio return in each scenario", horizontal=True)
         self.path_chart = DateLineChart([("path", "Portfolio value (start = 100)", COLORS["median"])],
@@ -75,15 +71,7 @@ class ScenariosTab(QWidget):
         self._layout()
 
     def _make_table(self) -> QTableView:
-        table = QTableView()
-        table.setModel(self.proxy)
-        table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        table.setAlternatingRowColors(True)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.verticalHeader().hide()
+        table, self.proxy = result_table(self.model, self, single_selection=True)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QTableView
 
 from desktop.panels.formatting import bullets, money, pct, pp, short_list, signed_pct, units
 from engine.schemas.results import ScenarioResult, TradeLine
 
-__all__ = ["SCENARIO_COLUMNS", "TRADE_COLUMNS", "ScenarioTableModel", "TradeTableModel"]
+__all__ = ["SCENARIO_COLUMNS", "TRADE_COLUMNS", "ReadOnlyTable", "ScenarioTableModel", "TradeTableModel", "result_table"]
 
 _ACTION_COLORS = {"BUY": QColor("#1e7d45"), "SELL": QColor("#b3261e"), "HOLD": QColor("#7b8794")}
 _LOSS, _GAIN, _MUTED = QColor("#b3261e"), QColor("#1e7d45"), QColor("#7b8794")
@@ -183,3 +184,26 @@ class ScenarioTableModel(ReadOnlyTable):
             notes = bullets(s.warnings, 12).replace("<br>", "\n")
             return f"{s.name}: {s.start} to {s.end}\n{_coverage(s)}" + (f"\n{notes}" if notes else "")
         return None
+
+
+def result_table(model: QAbstractTableModel, parent: QObject | None = None, *,
+                 single_selection: bool = False) -> tuple[QTableView, QSortFilterProxyModel]:
+    """A read-only, sortable table over ``model`` (sorted by its ``UserRole`` raw values).
+
+    No sort indicator at first: the engine's order stays until a header is clicked.
+    """
+    proxy = QSortFilterProxyModel(parent)
+    proxy.setSourceModel(model)
+    proxy.setSortRole(Qt.ItemDataRole.UserRole)
+    table = QTableView()
+    table.setModel(proxy)
+    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    table.setSortingEnabled(True)
+    table.setAlternatingRowColors(True)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    if single_selection:
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setWordWrap(False)
+    table.verticalHeader().hide()
+    return table, proxy
