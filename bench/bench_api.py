@@ -4,7 +4,11 @@ hello-world served by the same :class:`api.server.EmbeddedServer` (waitress) in 
 What is measured
 ----------------
 * Load (issue 3): 8 client threads, each with one persistent ``http.client`` connection to
-  127.0.0.1, send the same request in a closed loop (next request when the answer is read).
+  127.0.0.1, send requests in a closed loop (next request when the answer is read). They cycle
+  through 32 portfolios (the same 20 symbols, each with its quantities drawn afresh), so no
+  answer can come from a cache of earlier answers: every request computes its own trades, risk
+  and Monte Carlo. (What is reused between requests is what does not depend on the portfolio:
+  the aligned bundled histories and the Monte Carlo's random draws for the default seed.)
   Latency is per request (send to last byte read); throughput is requests / wall time of the
   timed phase. Counts and wall time are bounded. The clients run in a separate (spawned)
   process so they do not share the server's GIL; their CPU time per request is reported, since
@@ -14,8 +18,9 @@ What is measured
   its default (Monte Carlo: bootstrap, 10,000 paths, one year).
 * Hello-world gets the same bytes (same body and headers) and ignores them, so the ratio is
   the cost of our app and engine over the bare server and transport.
-* Where the time goes: the same request in-process, single-threaded, split into its parts,
-  and the API layer alone (the engine's answer precomputed), so engine and API are apart.
+* Where the time goes: the same request in-process, single-threaded, split into its parts
+  (the Monte Carlo summary both with the seed's draws reused and drawn afresh, as on a
+  process's first request), and the API layer alone (the engine's answer precomputed).
 """
 
 from __future__ import annotations
@@ -51,13 +56,23 @@ HOLDINGS: tuple[tuple[str, str, int, float, float], ...] = (
 )
 
 
-def rebalance_payload(mc_paths: int | None = None) -> dict[str, Any]:
+#: Distinct portfolios the load clients cycle through.
+VARIANTS = 32
+
+
+def rebalance_payload(mc_paths: int | None = None, variant: int | None = None) -> dict[str, Any]:
     """The benchmarked ``POST /api/rebalance`` body: engine form, 20 bundled symbols, defaults.
 
     ``mc_paths`` adds ``{"monte_carlo": {"paths": mc_paths}}`` (the what-if case only).
+    ``variant`` scales each quantity by a factor in [0.7, 1.3] drawn from that seed: another
+    portfolio on the same symbols (``None``: the quantities of :data:`HOLDINGS`).
     """
-    holdings = [{"symbol": s, "asset_class": c, "quantity": q, "price": p, "target_weight": w}
-                for s, c, q, p, w in HOLDINGS]
+    import numpy as np
+
+    scale = (np.ones(len(HOLDINGS)) if variant is None
+             else np.random.default_rng(variant).uniform(0.7, 1.3, len(HOLDINGS)))
+    holdings = [{"symbol": s, "asset_class": c, "quantity": round(q * f), "price": p, "target_weight": w}
+                for (s, c, q, p, w), f in zip(HOLDINGS, scale, strict=True)]
     payload: dict[str, Any] = {"portfolio": {"name": "Bench 20", "cash": 5000.0, "holdings": holdings}}
     if mc_paths is not None:
         payload["monte_carlo"] = {"paths": mc_paths}
@@ -78,26 +93,28 @@ def hello_app() -> Any:
 
 
 # --- client side (runs in the spawned child process) -------------------------------------------
-def _client(port: int, body: bytes, headers: dict[str, str], warmup: int, count: int, start: threading.Barrier,
-            stop_at: list[float], out: dict[str, Any]) -> None:
-    """One client: warm up its persistent connection, wait for the start, then loop."""
+def _client(port: int, bodies: list[bytes], headers: dict[str, str], warmup: int, count: int,
+            start: threading.Barrier, stop_at: list[float], out: dict[str, Any], offset: int) -> None:
+    """One client: warm up its persistent connection, wait for the start, then loop over ``bodies``
+    (starting at ``offset``, so concurrent clients send different portfolios)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     first = b""
     reconnects = 0
     try:
-        for _ in range(warmup):
-            conn.request("POST", PATH, body, headers)
+        for i in range(warmup):
+            conn.request("POST", PATH, bodies[(offset + i) % len(bodies)], headers)
             resp = conn.getresponse()
             data = resp.read()
             first = first or data
             statuses[resp.status] = statuses.get(resp.status, 0) + 1
         start.wait()
-        for _ in range(count):
+        for i in range(count):
             if time.perf_counter() > stop_at[0]:
                 break
             reconnects += conn.sock is None  # the server closed the keep-alive connection
+            body = bodies[(offset + warmup + i) % len(bodies)]
             t0 = time.perf_counter()
             conn.request("POST", PATH, body, headers)
             resp = conn.getresponse()
@@ -112,14 +129,16 @@ def _client(port: int, body: bytes, headers: dict[str, str], warmup: int, count:
     out.update(latencies=latencies, statuses=statuses, first=first, reconnects=reconnects)
 
 
-def drive(port: int, body: bytes, headers: dict[str, str], *, clients: int, warmup: int, per_client: int,
-          max_seconds: float) -> dict[str, Any]:
+def drive(port: int, bodies: list[bytes], headers: dict[str, str], *, clients: int, warmup: int,
+          per_client: int, max_seconds: float) -> dict[str, Any]:
     """Run ``clients`` closed-loop clients against ``127.0.0.1:port``; latencies and client CPU."""
     start = threading.Barrier(clients + 1)
     stop_at = [float("inf")]
     outs: list[dict[str, Any]] = [{} for _ in range(clients)]
-    threads = [threading.Thread(target=_client, args=(port, body, headers, warmup, per_client, start, stop_at, o))
-               for o in outs]
+    spread = max(1, len(bodies) // clients)
+    threads = [threading.Thread(target=_client, args=(port, bodies, headers, warmup, per_client, start, stop_at, o,
+                                                      c * spread))
+               for c, o in enumerate(outs)]
     for t in threads:
         t.start()
     with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: it is reported below
@@ -141,7 +160,8 @@ def drive(port: int, body: bytes, headers: dict[str, str], *, clients: int, warm
 
 
 # --- server side -------------------------------------------------------------------------------
-def _load(pool: ProcessPoolExecutor, app: Any, body: bytes, token: str, budget: dict[str, Any]) -> dict[str, Any]:
+def _load(pool: ProcessPoolExecutor, app: Any, bodies: list[bytes], token: str, budget: dict[str, Any],
+          ) -> dict[str, Any]:
     """Serve ``app`` on a fresh EmbeddedServer and drive it from the client process."""
     import numpy as np
 
@@ -155,7 +175,7 @@ def _load(pool: ProcessPoolExecutor, app: Any, body: bytes, token: str, budget: 
     queue_log.setLevel(logging.ERROR)
     try:
         with EmbeddedServer(app, token=token) as server:
-            res = pool.submit(drive, server.port, body, headers, clients=CLIENTS, **budget).result()
+            res = pool.submit(drive, server.port, bodies, headers, clients=CLIENTS, **budget).result()
     finally:
         queue_log.setLevel(level)
     bad = {k: v for k, v in res["statuses"].items() if k != 200}
@@ -213,16 +233,16 @@ def run_load(quick: bool) -> list[Row]:
     from api import create_app
 
     token = secrets.token_urlsafe(16)
-    body = json.dumps(rebalance_payload()).encode()
-    small = json.dumps(rebalance_payload(mc_paths=1_000)).encode()
+    bodies = [json.dumps(rebalance_payload(variant=v)).encode() for v in range(VARIANTS)]
+    small = [json.dumps(rebalance_payload(mc_paths=1_000, variant=v)).encode() for v in range(VARIANTS)]
     hello_budget = {"warmup": 3, "per_client": 60 if quick else 400, "max_seconds": 3.0 if quick else 30.0}
     api_budget = {"warmup": 1, "per_client": 3 if quick else 30, "max_seconds": 4.0 if quick else 60.0}
     runs: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pool.submit(time.sleep, 0).result()  # the child's start-up is not part of any timing
-        runs["hello"] = _load(pool, hello_app(), body, token, hello_budget)
+        runs["hello"] = _load(pool, hello_app(), bodies, token, hello_budget)
         app = create_app({"API_TOKEN": token})
-        runs["api"] = _load(pool, app, body, token, api_budget)
+        runs["api"] = _load(pool, app, bodies, token, api_budget)
         runs["api 1k"] = _load(pool, app, small, token, api_budget)
     _check_answer(runs["api"]["first"], 10_000)
     _check_answer(runs["api 1k"]["first"], 1_000)
@@ -254,55 +274,39 @@ def _api_layer_time(payload: dict[str, Any], reps: int) -> float:
     return t
 
 
-def _terminal_only(request: Any) -> tuple[float, float]:
-    """Probability of loss from the same draws without the fan chart (what the summary needs)."""
-    import numpy as np
-
-    from engine.market_data import portfolio_returns
-    from engine.stress import current_weights, iter_path_chunks
-
-    s = request.monte_carlo
-    frame = portfolio_returns(request.portfolio, history=request.history)
-    R = frame.returns.to_numpy(dtype=np.float64)
-    w, _ = current_weights(request.portfolio, [str(c) for c in frame.returns.columns])
-    horizon = s.horizon if s.horizon is not None else frame.periods_per_year
-    initial, terminal = request.portfolio.total_value, np.empty(s.paths)
-    for where, growth in iter_path_chunks(R, w, method=s.method, mode=s.mode, paths=s.paths, horizon=horizon,
-                                          seed=s.seed, mean_block_length=s.mean_block_length):
-        terminal[where] = growth[:, -1] * initial
-    return float(np.mean(terminal < initial)), float(np.percentile(terminal, 5))
-
-
 def run_profile(quick: bool) -> list[Row]:
     """The same default request split into engine parts, plus the API layer alone."""
-    from engine import service
+    from engine import mc_draws, service
     from engine.market_data import portfolio_returns
     from engine.rebalance import rebalance
-    from engine.schemas import RiskRequest, StressRequest
+    from engine.risk_report import risk_comparison
+    from engine.schemas import StressRequest
+    from engine.stress import run_monte_carlo
 
     payload, reps = rebalance_payload(), 3 if quick else 15
     req = service.parse_rebalance_request(payload)
     trades = rebalance(req.portfolio, req.policy)
-    risk_req = RiskRequest(portfolio=req.portfolio, settings=req.risk, post_trade_weights=trades.post_trade_weights)
+    frame = portfolio_returns(req.portfolio)
     mc_req = StressRequest(portfolio=req.portfolio, monte_carlo=req.monte_carlo)
-    mc = service.monte_carlo(mc_req)
-    small = req.model_copy(update={"monte_carlo": req.monte_carlo.model_copy(update={"paths": 1_000})})
-    loss, _ = _terminal_only(req)
-    if abs(loss - mc.probability_of_loss) > 1e-12:
-        raise RuntimeError(f"terminal-only draws differ from the engine's: {loss} vs {mc.probability_of_loss}")
+
+    def fresh_draws() -> None:
+        mc_draws.clear_index_cache()
+        run_monte_carlo(req.portfolio, frame, req.monte_carlo, fan=False)
+
     parts = [
-        ("engine total: service.rebalance_report (validate, trades, risk, Monte Carlo)",
+        ("engine total: service.rebalance_report (validate, trades, risk, Monte Carlo summary)",
          lambda: service.rebalance_report(payload)),
         ("  validate and parse the request", lambda: service.parse_rebalance_request(payload)),
         ("  trades: engine.rebalance.rebalance", lambda: rebalance(req.portfolio, req.policy)),
-        ("  risk before/after: service.analyse_risk (aligns the 20 histories)",
-         lambda: service.analyse_risk(risk_req)),
-        ("  Monte Carlo: service.monte_carlo 10,000×252 (aligns again, builds the fan chart)",
-         lambda: service.monte_carlo(mc_req)),
-        ("    of which: aligning the 20 bundled histories (market_data.portfolio_returns), done in both",
+        ("  the 20 histories on their common window (market_data.portfolio_returns; window reused)",
          lambda: portfolio_returns(req.portfolio)),
-        ("  what-if: same draws, terminal values only (all the summary uses)", lambda: _terminal_only(req)),
-        ("  what-if: terminal values only, 1,000 paths", lambda: _terminal_only(small)),
+        ("  risk before/after: risk_report.risk_comparison (metrics only)",
+         lambda: risk_comparison(req.portfolio, frame, req.risk, trades.post_trade_weights)),
+        ("  Monte Carlo summary, 10,000×252 terminal values, the seed's draws reused",
+         lambda: run_monte_carlo(req.portfolio, frame, req.monte_carlo, fan=False)),
+        ("  the same, drawing afresh (a new process, seed or history length)", fresh_draws),
+        ("  for comparison: service.monte_carlo with the fan chart (the desktop's Monte Carlo tab)",
+         lambda: service.monte_carlo(mc_req)),
     ]
     rows = []
     for label, fn in parts:

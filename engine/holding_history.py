@@ -149,13 +149,22 @@ class _Prepared:
 
 
 def _prepare(key: str, market: MarketData, as_of: date | None, target: str) -> _Prepared:
+    """One series on the ``target`` grid, cut at ``as_of``: built once per market data instance
+    (the series never change), so later requests naming the same symbol skip the pandas work."""
+    return market.derived(("prepared", key, as_of, target), lambda: _build_prepared(key, market, as_of, target))
+
+
+def _build_prepared(key: str, market: MarketData, as_of: date | None, target: str) -> _Prepared:
     prices = _capped(market.prices(key), as_of, market.info(key).frequency)
     days = prices.index.to_numpy().astype("datetime64[D]")
     values = prices.to_numpy()
     r_days, r, ok = returns_arrays(days, values)
     positive = np.flatnonzero(values > 0)
     start = days[positive[0]] if positive.size else None
-    return _Prepared(grid_arrays(r_days, r, market.info(key).frequency, target, start), days, values, ok)
+    prepared = _Prepared(grid_arrays(r_days, r, market.info(key).frequency, target, start), days, values, ok)
+    for shared in (prepared.grid[0], prepared.grid[1], days, values, ok):
+        shared.setflags(write=False)  # kept and shared between requests: never written
+    return prepared
 
 
 def _quality_warnings(prepared: dict[str, _Prepared], dates: np.ndarray, frequency: str) -> list[str]:
@@ -214,24 +223,53 @@ def portfolio_returns(portfolio: Portfolio, *, history: AssetHistory | None = No
     keys = list(dict.fromkeys(s.key for s in sources if s.key is not None))
     if not keys:
         raise InsufficientData("no holding has a price history (all are cash or uncovered)")
-    dates, matrix, frequency, warnings = _aligned(keys, market, portfolio.as_of, lookback_years)
+    window = _window(keys, market, portfolio.as_of, lookback_years)
     column = {k: j for j, k in enumerate(keys)}
     held = [(i, column[s.key]) for i, s in enumerate(sources) if s.key is not None]
-    values = np.zeros((len(dates), len(sources)))
-    values[:, [i for i, _ in held]] = matrix[:, [j for _, j in held]]
-    frame = pd.DataFrame(values, index=pd.DatetimeIndex(dates.astype("datetime64[us]"), name="date"),
-                         columns=[h.symbol for h in portfolio.holdings])
-    warnings += [s.warning for s in sources if s.warning]
+    values = np.zeros((len(window.index), len(sources)))
+    values[:, [i for i, _ in held]] = window.matrix[:, [j for _, j in held]]
+    frame = pd.DataFrame(values, index=window.index, columns=[h.symbol for h in portfolio.holdings])
+    warnings = [*window.warnings, *(s.warning for s in sources if s.warning)]
     if portfolio.base_currency != "USD":
         warnings.append(f"Market data is in USD; returns are USD returns, not {portfolio.base_currency} returns.")
-    p = PERIODS_PER_YEAR[frequency]
-    short = short_window_warning(frame.index, frequency, p)
     return ReturnsFrame(
-        returns=frame, periods_per_year=periods_per_year or p, frequency=frequency,
+        returns=frame, periods_per_year=periods_per_year or PERIODS_PER_YEAR[window.frequency],
+        frequency=window.frequency,
         proxies={h.symbol: s.key for h, s in zip(portfolio.holdings, sources, strict=True) if s.proxied and s.key},
         uncovered=[h.symbol for h, s in zip(portfolio.holdings, sources, strict=True) if s.uncovered],
-        warnings=[*warnings, *([short] if short else [])],
+        warnings=[*warnings, *window.short],
     )
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The common window of some series: dates, their (T, N) returns (read-only), the frequency,
+    the data warnings, and the short-window warning (empty, or one)."""
+
+    index: pd.DatetimeIndex
+    matrix: np.ndarray
+    frequency: str
+    warnings: tuple[str, ...]
+    short: tuple[str, ...]
+
+
+#: Windows of up to this many series are kept for reuse (larger ones cost more memory than
+#: aligning them again costs time).
+_CACHED_WINDOW_SERIES = 64
+
+
+def _window(keys: list[str], market: MarketData, as_of: date | None, lookback_years: float | None) -> _Window:
+    """The common window of ``keys``; the same symbols asked again reuse it (the series never change)."""
+    def build() -> _Window:
+        dates, matrix, frequency, warnings = _aligned(keys, market, as_of, lookback_years)
+        matrix.setflags(write=False)
+        index = pd.DatetimeIndex(dates.astype("datetime64[us]"), name="date")
+        short = short_window_warning(index, frequency, PERIODS_PER_YEAR[frequency])
+        return _Window(index, matrix, frequency, tuple(warnings), (short,) if short else ())
+
+    if len(keys) > _CACHED_WINDOW_SERIES:
+        return build()
+    return market.derived(("window", tuple(keys), as_of, lookback_years), build)
 
 
 def _aligned(keys: list[str], market: MarketData, as_of: date | None, lookback_years: float | None,

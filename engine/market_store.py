@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,11 @@ PRICE_FILES: dict[str, tuple[str, str]] = {
     "derived_monthly.csv": ("series", "value"),
 }
 MONTHLY_SUFFIX = "@monthly"
+#: Values derived from the series (e.g. returns on an analysis grid) kept per instance; the
+#: least recently used is dropped beyond this many (each is a few hundred kB at most).
+DERIVED_CACHE_SIZE = 128
+
+_T = TypeVar("_T")
 
 #: Default proxies per economic exposure (METRICS.md), best first; the first one that
 #: covers the analysis window is used.
@@ -133,6 +140,7 @@ class MarketData:
             self._specs[key] = _Spec(key, key, {"source": source}, None)
         self._lookup = {k.upper(): k for k in self._specs}
         self._infos: dict[str, SeriesInfo] = {}
+        self._derived: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -173,6 +181,26 @@ class MarketData:
         if n == 0:
             raise DataError(f"series '{key}' has no price on or before {as_of}")
         return float(s.iloc[n - 1])
+
+    def derived(self, key: Hashable, build: Callable[[], _T]) -> _T:
+        """``build()``, computed once per ``key`` for this instance and then reused.
+
+        For values that depend only on this instance's series (which never change), such as a
+        series' returns on an analysis grid: a request that names the same symbols again skips
+        the pandas work. ``build`` runs outside the lock (two threads may both build the same
+        value; either result is the same), and the least recently used value is dropped beyond
+        :data:`DERIVED_CACHE_SIZE`. Callers must treat the value as read-only.
+        """
+        with self._lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return self._derived[key]  # type: ignore[return-value]
+        value = build()
+        with self._lock:
+            self._derived[key] = value
+            while len(self._derived) > DERIVED_CACHE_SIZE:
+                self._derived.popitem(last=False)
+        return value
 
     # --- catalogue ------------------------------------------------------------------------
     def info(self, key: str) -> SeriesInfo:

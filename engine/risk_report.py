@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from engine.schemas import (
     DataWindow,
     Holding,
     Portfolio,
+    RiskComparison,
     RiskContribution,
     RiskMetrics,
     RiskReport,
@@ -37,7 +39,7 @@ from engine.schemas import (
     SeriesPoint,
 )
 
-__all__ = ["CASH", "current_weights", "risk_report"]
+__all__ = ["CASH", "current_weights", "risk_comparison", "risk_report"]
 
 #: Key of the uninvested cash balance in weight dictionaries (as in RebalanceResult).
 CASH = "CASH"
@@ -142,15 +144,17 @@ def _benchmark(portfolio: Portfolio, frame: ReturnsFrame, settings: RiskSettings
     return b, []
 
 
-def _window(frame: ReturnsFrame) -> tuple[DataWindow, list | None]:
+def _window(frame: ReturnsFrame, *, every_date: bool = True) -> tuple[DataWindow, list | None]:
+    """The data window, and (with ``every_date``) every return date as ``datetime.date`` for the series."""
     idx = frame.returns.index
-    dates = None
+    days = None
     if frame.dated:
         naive = idx.tz_localize(None) if idx.tz is not None else idx
-        dates = naive.to_numpy().astype("datetime64[D]").tolist()  # datetime.date objects
-    window = DataWindow(start=dates[0] if dates else None, end=dates[-1] if dates else None,
+        days = naive.to_numpy().astype("datetime64[D]")
+    window = DataWindow(start=days[0].item() if days is not None and len(days) else None,
+                        end=days[-1].item() if days is not None and len(days) else None,
                         n_periods=len(idx), frequency=frame.frequency, periods_per_year=frame.periods_per_year)
-    return window, dates
+    return window, (days.tolist() if every_date and days is not None else None)
 
 
 def _metrics(values: dict[str, np.ndarray], j: int) -> RiskMetrics:
@@ -170,6 +174,51 @@ def _side(keys: list[str], w: np.ndarray, metrics: RiskMetrics, contrib: np.ndar
         contributions=rows,
         cumulative_return=SeriesPoint(dates=dates, values=(wealth - 1.0).tolist()),
         drawdown=SeriesPoint(dates=dates, values=drawdown_series(r).tolist()),
+    )
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """Both sides' return series and metrics: what the full report and the summary share."""
+
+    symbols: list[str]      # holdings that are not cash
+    keys: list[str]         # symbols, then CASH
+    R: np.ndarray           # (T, N) holdings' returns
+    weights: np.ndarray     # (N + 1, S) before (and after) weights, holdings then CASH
+    port: np.ndarray        # (T, S) each side's return series
+    P: int
+    values: dict[str, np.ndarray]
+    warnings: tuple[str, ...]
+
+
+def _measure(portfolio: Portfolio, frame: ReturnsFrame, settings: RiskSettings,
+             post_trade_weights: dict[str, float] | None) -> _Measured:
+    held = [h for h in portfolio.holdings if not _is_cash_key(h.symbol)]
+    symbols = [h.symbol for h in held]
+    keys = [*symbols, CASH]
+    P = frame.periods_per_year
+    cash_p = periodic_rate(settings.cash_rate, P)
+    R = _asset_returns(frame, held, cash_p)
+    before = current_weights(portfolio)
+    sides = [np.array([before[k] for k in keys])]
+    if post_trade_weights is not None:
+        sides.append(_post_trade_vector(post_trade_weights, keys))
+    weights = np.column_stack(sides)  # (N + 1, S): holdings, then CASH
+    port = R @ weights[:-1] + weights[-1] * cash_p  # (T, S): constant weights, rebalanced every period
+    bench, warnings = _benchmark(portfolio, frame, settings, R, cash_p)
+    values = metrics_matrix(port, bench, risk_free_rate=settings.risk_free_rate, periods_per_year=P)
+    return _Measured(symbols, keys, R, weights, port, P, values, tuple(warnings))
+
+
+def risk_comparison(portfolio: Portfolio, frame: ReturnsFrame, settings: RiskSettings,
+                    post_trade_weights: dict[str, float]) -> RiskComparison:
+    """The METRICS.md metrics before and after trades, the window and the warnings: the figures
+    of :func:`risk_report` without its series, contributions and correlation (what the REST
+    rebalance response carries). Same arguments and errors as :func:`risk_report`."""
+    m = _measure(portfolio, frame, settings, post_trade_weights)
+    return RiskComparison(
+        before=_metrics(m.values, 0), after=_metrics(m.values, 1), window=_window(frame, every_date=False)[0],
+        warnings=_dedupe([*frame.warnings, *_own_warnings(portfolio, frame), *m.warnings]),
     )
 
 
@@ -204,33 +253,21 @@ def risk_report(portfolio: Portfolio, frame: ReturnsFrame, settings: RiskSetting
     DataError
         The frame lacks a holding's column or contains non-finite values.
     """
-    held = [h for h in portfolio.holdings if not _is_cash_key(h.symbol)]
-    symbols = [h.symbol for h in held]
-    keys = [*symbols, CASH]
-    P = frame.periods_per_year
-    cash_p = periodic_rate(settings.cash_rate, P)
-    R = _asset_returns(frame, held, cash_p)
-    before = current_weights(portfolio)
-    sides = [np.array([before[k] for k in keys])]
-    if post_trade_weights is not None:
-        sides.append(_post_trade_vector(post_trade_weights, keys))
-    weights = np.column_stack(sides)  # (N + 1, S): holdings, then CASH
-    port = R @ weights[:-1] + weights[-1] * cash_p  # (T, S): constant weights, rebalanced every period
-    bench, warnings = _benchmark(portfolio, frame, settings, R, cash_p)
-    values = metrics_matrix(port, bench, risk_free_rate=settings.risk_free_rate, periods_per_year=P)
+    m = _measure(portfolio, frame, settings, post_trade_weights)
+    symbols, keys, R, weights, port, P, warnings = m.symbols, m.keys, m.R, m.weights, m.port, m.P, list(m.warnings)
+    sides = range(weights.shape[1])
     window, dates = _window(frame)
     if len(symbols) <= FULL_MATRIX_LIMIT:
         cov, corr = _covariances(R, P)
-        contributions = [risk_contributions(weights[:, j], cov) for j in range(len(sides))]
+        contributions = [risk_contributions(weights[:, j], cov) for j in sides]
         corr_symbols = symbols
     else:
-        contributions = [_contributions_large(R, weights[:, j], P) for j in range(len(sides))]
+        contributions = [_contributions_large(R, weights[:, j], P) for j in sides]
         top = np.sort(np.argsort(-weights[:-1, 0], kind="stable")[:CORRELATION_LIMIT])
         corr_symbols = [symbols[i] for i in top]
         corr = _covariances(R[:, top], P)[1]
         warnings.append(f"the correlation matrix shows the {CORRELATION_LIMIT} largest of {len(symbols)} holdings")
-    built = [_side(keys, weights[:, j], _metrics(values, j), contributions[j], port[:, j], dates)
-             for j in range(len(sides))]
+    built = [_side(keys, weights[:, j], _metrics(m.values, j), contributions[j], port[:, j], dates) for j in sides]
     return RiskReport(
         before=built[0],
         after=built[1] if len(built) > 1 else None,

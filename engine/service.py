@@ -135,7 +135,7 @@ def _risk_and_stress(request: RebalanceRequest, result: RebalanceResult, warning
         settings = settings.model_copy(update={"target_cash_weight": min(request.policy.cash_reserve / investable,
                                                                           0.999999)})
     from engine.market_data import portfolio_returns
-    from engine.risk_report import risk_report
+    from engine.risk_report import risk_comparison
     from engine.stress import run_monte_carlo
 
     try:
@@ -143,14 +143,12 @@ def _risk_and_stress(request: RebalanceRequest, result: RebalanceResult, warning
         # periods override narrows the risk window (the simulation always uses the full history).
         frame = portfolio_returns(request.portfolio, history=request.history,
                                   lookback_years=settings.lookback_years, periods_per_year=settings.periods_per_year)
-        report = risk_report(request.portfolio, frame, settings, result.post_trade_weights)
+        risk = risk_comparison(request.portfolio, frame, settings, result.post_trade_weights)
     except (InvalidRequest, Cancelled):
         raise
     except RebalancerError as exc:
         warnings.append(f"risk not computed: {exc.message}")
         return None, None
-    after = report.after.metrics if report.after else RiskMetrics()
-    risk = RiskComparison(before=report.before.metrics, after=after, window=report.window, warnings=report.warnings)
     try:
         if settings.lookback_years is not None or settings.periods_per_year is not None:
             frame = portfolio_returns(request.portfolio, history=request.history)

@@ -8,8 +8,9 @@ terminal value.
 
 Determinism: paths are cut into fixed chunks of :data:`CHUNK_PATHS`; chunk ``i`` draws from
 ``np.random.default_rng(SeedSequence(seed, spawn_key=(i,)))``, the ``i``-th child of
-``SeedSequence(seed).spawn``. So a path's value depends only on the seed and its index, not on
-how many chunks one call computes, in which order, or on which thread.
+``SeedSequence(seed).spawn`` (:mod:`engine.mc_draws`, which also keeps recent bootstrap draws
+for reuse). So a path's value depends only on the seed and its index, not on how many chunks
+one call computes, in which order, or on which thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 
 from engine.errors import Cancelled, InsufficientData, InvalidRequest
+from engine.mc_draws import bootstrap_indices, chunk_generator, stationary_bootstrap_indices
 from engine.returns_frame import ReturnsFrame
 from engine.schemas import FanChart, MonteCarloResult, MonteCarloSettings, Portfolio
 
@@ -46,35 +48,6 @@ HISTOGRAM_BINS = 50
 _METHODS = ("gaussian", "bootstrap", "block_bootstrap")
 
 
-# --- randomness --------------------------------------------------------------------------------
-def chunk_generator(seed: int, chunk: int) -> np.random.Generator:
-    """Generator of chunk ``chunk``: identical to ``default_rng(SeedSequence(seed).spawn(n)[chunk])``."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk,)))
-
-
-def stationary_bootstrap_indices(rng: np.random.Generator, n_paths: int, horizon: int, n_obs: int,
-                                 mean_block_length: float) -> np.ndarray:
-    """Row indices of the stationary bootstrap (Politis & Romano, 1994), fully vectorised.
-
-    Each step starts a new block with probability ``p = 1 / mean_block_length`` (always at step
-    0), at a uniformly drawn row; otherwise it takes the next row of history, wrapping round
-    circularly. Block lengths are therefore geometric with mean ``mean_block_length``.
-
-    Returns
-    -------
-    ndarray of int64, shape (n_paths, horizon)
-        Indices into ``0 .. n_obs - 1``.
-    """
-    restart = rng.random((n_paths, horizon)) < 1.0 / mean_block_length
-    restart[:, 0] = True
-    flat = restart.ravel()
-    block = np.cumsum(flat) - 1                       # block number of each step
-    block_start = np.flatnonzero(flat)                # flat position where each block starts
-    first_row = rng.integers(0, n_obs, size=block_start.size)
-    offset = np.arange(flat.size) - block_start[block]
-    return ((first_row[block] + offset) % n_obs).reshape(n_paths, horizon)
-
-
 # --- the step model ----------------------------------------------------------------------------
 class _Sampler:
     """Draws growth paths for one chunk. Holds only read-only inputs prepared once per run."""
@@ -93,6 +66,7 @@ class _Sampler:
             # Weights are restored every step, so the portfolio's own return is the random variable.
             self.rp = self.R @ self.w
             self.m, self.s = float(self.rp.mean()), float(self.rp.std(ddof=1))
+            self.step_growth = np.maximum(1.0 + self.rp, 0.0)  # gathered per step by the bootstraps
         elif mode == "buy_and_hold":
             self.mu = self.R.mean(axis=0)
             self.factor = _cov_factor(self.R) if method == "gaussian" else None
@@ -101,30 +75,37 @@ class _Sampler:
                                  [{"loc": ["monte_carlo", "mode"], "msg": f"unknown mode '{mode}'",
                                    "type": "value_error"}])
 
-    def _indices(self, rng: np.random.Generator, n: int, horizon: int) -> np.ndarray:
-        T = self.R.shape[0]
-        if self.method == "bootstrap":
-            return rng.integers(0, T, size=(n, horizon))
-        return stationary_bootstrap_indices(rng, n, horizon, T, self.block)
+    def _indices(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
+        return bootstrap_indices(self.method, seed, chunk, n, horizon, self.R.shape[0], self.block)
 
-    def growth(self, rng: np.random.Generator, n: int, horizon: int) -> np.ndarray:
+    def growth(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
         """Cumulative growth of 1 after each step, shape (n, horizon); a path that loses
         everything stays at 0 (a return below -100 % is floored there)."""
         if self.mode == "buy_and_hold":
-            return self._buy_and_hold(rng, n, horizon)
+            return self._buy_and_hold(seed, chunk, n, horizon)
+        return np.cumprod(self._steps(seed, chunk, n, horizon), axis=0).T
+
+    def terminal(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
+        """Growth of 1 at the horizon only, shape (n,): equal, bit for bit, to ``growth(...)[:, -1]``
+        (the same draws multiplied in the same order, step after step)."""
+        if self.mode == "buy_and_hold":
+            return self._buy_and_hold(seed, chunk, n, horizon)[:, -1]
+        return np.multiply.reduce(self._steps(seed, chunk, n, horizon), axis=0)
+
+    def _steps(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
+        """Constant mix: each step's growth factor ``max(1 + r, 0)``, step-major: shape (horizon, n)."""
         if self.method == "gaussian":
-            g = rng.standard_normal((n, horizon))
+            g = chunk_generator(seed, chunk).standard_normal((n, horizon))
             g *= self.s
             g += 1.0 + self.m
-        else:
-            g = 1.0 + self.rp[self._indices(rng, n, horizon)]
-        np.maximum(g, 0.0, out=g)
-        return np.cumprod(g, axis=1, out=g)
+            return np.maximum(g, 0.0, out=g).T
+        return self.step_growth[self._indices(seed, chunk, n, horizon)]
 
-    def _buy_and_hold(self, rng: np.random.Generator, n: int, horizon: int) -> np.ndarray:
+    def _buy_and_hold(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
         N = self.R.shape[1]
         out = np.empty((n, horizon))
-        idx = None if self.method == "gaussian" else self._indices(rng, n, horizon)
+        rng = chunk_generator(seed, chunk) if self.method == "gaussian" else None
+        idx = None if rng is not None else self._indices(seed, chunk, n, horizon).T
         level = np.ones((n, N))                         # each asset's growth so far
         # Blocks of steps bound memory (n × steps × N never exists at once); the block size
         # depends only on N, so results do not depend on how chunks are scheduled.
@@ -159,7 +140,7 @@ def _cov_factor(R: np.ndarray) -> np.ndarray:
 def iter_path_chunks(returns: np.ndarray, weights: np.ndarray, *, method: str = "bootstrap",
                      mode: str = "constant_mix", paths: int = 10_000, horizon: int = 252, seed: int = 42,
                      mean_block_length: float = 10.0, chunks: Sequence[int] | None = None,
-                     ) -> Iterator[tuple[slice, np.ndarray]]:
+                     terminal_only: bool = False) -> Iterator[tuple[slice, np.ndarray]]:
     """Stream simulated growth paths chunk by chunk.
 
     Parameters
@@ -170,17 +151,21 @@ def iter_path_chunks(returns: np.ndarray, weights: np.ndarray, *, method: str = 
         Weights of the assets as fractions of the whole portfolio; ``1 - sum`` is cash at 0 %.
     chunks : sequence of int, optional
         Which chunks of :data:`CHUNK_PATHS` paths to compute (default: all, in order).
+    terminal_only : bool
+        Yield each path's growth at the horizon only (shape (n,)), the same values as the last
+        column of the full paths, without the cumulative product of every step.
 
     Yields
     ------
-    (slice, ndarray of shape (n, horizon))
+    (slice, ndarray of shape (n, horizon), or (n,) with ``terminal_only``)
         The paths' positions in the full run and their growth of 1 after steps 1..horizon.
     """
     sampler = _Sampler(returns, weights, method, mode, mean_block_length)
+    step = sampler.terminal if terminal_only else sampler.growth
     n_chunks = -(-paths // CHUNK_PATHS)
     for i in (range(n_chunks) if chunks is None else chunks):
         a, b = i * CHUNK_PATHS, min(paths, (i + 1) * CHUNK_PATHS)
-        yield slice(a, b), sampler.growth(chunk_generator(seed, i), b - a, horizon)
+        yield slice(a, b), step(seed, i, b - a, horizon)
 
 
 def simulate_paths(returns: np.ndarray, weights: np.ndarray, *, method: str = "bootstrap",
@@ -302,7 +287,8 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     terminal = np.empty(n)
     n_chunks = -(-n // CHUNK_PATHS)
     chunks = iter_path_chunks(R, w, method=settings.method, mode=settings.mode, paths=n, horizon=H,
-                              seed=settings.seed, mean_block_length=settings.mean_block_length)
+                              seed=settings.seed, mean_block_length=settings.mean_block_length,
+                              terminal_only=not fan)
     for done in range(n_chunks):
         if cancel is not None and cancel():
             raise Cancelled("Monte Carlo run cancelled")
@@ -311,7 +297,7 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
             growth *= initial
             if fan:
                 store[1:, where] = growth.T
-        terminal[where] = growth[:, -1]
+        terminal[where] = growth[:, -1] if fan else growth
         if progress is not None:
             progress((done + 1) / n_chunks)
     with np.errstate(invalid="ignore"):
@@ -329,6 +315,8 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
 
 def _result(settings: MonteCarloSettings, P: int, initial: float, terminal: np.ndarray,
             fan: np.ndarray, warnings: list[str]) -> MonteCarloResult:
+    expected = float(terminal.mean())
+    terminal = np.sort(terminal)  # once: the percentiles, VaR/CVaR and histogram below all want it sorted
     pct = np.percentile(terminal, FAN_PERCENTILES)
     var, cvar = horizon_var_cvar(terminal / initial - 1.0)
     counts, edges = np.histogram(terminal, bins=HISTOGRAM_BINS)
@@ -338,7 +326,7 @@ def _result(settings: MonteCarloSettings, P: int, initial: float, terminal: np.n
         probability_of_loss=float(np.mean(terminal < initial)),
         terminal_percentiles={f"p{q:g}": float(v) for q, v in zip(FAN_PERCENTILES, pct, strict=True)},
         downside_terminal_value=float(pct[0]),
-        expected_terminal_value=float(terminal.mean()),
+        expected_terminal_value=expected,
         horizon_var_95=var, horizon_cvar_95=cvar,
         fan=FanChart(percentiles=list(FAN_PERCENTILES) if fan.size else [], bands=fan.tolist()),
         histogram_edges=edges.tolist(), histogram_counts=[int(c) for c in counts],

@@ -25,6 +25,17 @@ def test_payload_is_the_engine_form_with_20_bundled_symbols_and_default_options(
     assert {h.symbol for h in request.portfolio.holdings} <= daily
 
 
+def test_variants_are_other_portfolios_on_the_same_symbols_with_the_same_options():
+    base = service.parse_rebalance_request(bench_api.rebalance_payload())
+    variants = [service.parse_rebalance_request(bench_api.rebalance_payload(variant=v)) for v in range(4)]
+    quantities = {tuple(h.quantity for h in r.portfolio.holdings) for r in [base, *variants]}
+    assert len(quantities) == 5  # five different portfolios
+    for r in variants:
+        assert [h.symbol for h in r.portfolio.holdings] == [h.symbol for h in base.portfolio.holdings]
+        assert (r.policy, r.risk, r.monte_carlo) == (base.policy, base.risk, base.monte_carlo)
+    assert bench_api.rebalance_payload(variant=2) == bench_api.rebalance_payload(variant=2)  # seeded
+
+
 def test_what_if_payload_changes_only_the_path_count():
     request = service.parse_rebalance_request(bench_api.rebalance_payload(mc_paths=1_000))
     assert request.monte_carlo == MonteCarloSettings(paths=1_000)
@@ -51,7 +62,7 @@ def test_hello_world_answers_the_same_request(client):
 
 def test_drive_counts_every_request_over_persistent_connections():
     with EmbeddedServer(bench_api.hello_app()) as server:
-        res = bench_api.drive(server.port, b"{}", {"Content-Type": "application/json"},
+        res = bench_api.drive(server.port, [b"{}"], {"Content-Type": "application/json"},
                               clients=2, warmup=1, per_client=3, max_seconds=30.0)
     assert len(res["latencies"]) == 6 and all(x > 0 for x in res["latencies"])
     assert res["statuses"] == {200: 8}  # warm-up requests included
@@ -63,4 +74,4 @@ def test_drive_fails_loudly_when_the_server_is_unreachable():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(RuntimeError, match="client failed"):
-        bench_api.drive(port, b"{}", {}, clients=2, warmup=1, per_client=1, max_seconds=5.0)
+        bench_api.drive(port, [b"{}"], {}, clients=2, warmup=1, per_client=1, max_seconds=5.0)

@@ -327,3 +327,32 @@ def test_5000_holdings_resolve_as_each_would_alone(market):
             np.testing.assert_array_equal(column, r[first.setdefault(src.key, h.symbol)].to_numpy(), h.symbol)
     assert {"SPY", "AGG", "MSFT", "WTI", "BTC", "EURUSD", "JPYUSD", "GBPUSD", "CHFUSD"} <= set(first)
     assert sum("stands in as the default" in w for w in frame.warnings) == sum(s.warning is not None for s in sources)
+
+
+# --- reuse of derived values -----------------------------------------------------------------------
+def test_derived_values_are_built_once_and_bounded(monkeypatch):
+    from engine import market_store
+
+    fresh = MarketData(market_dir())
+    calls = []
+    assert fresh.derived("k", lambda: calls.append(1) or "v") == "v"
+    assert fresh.derived("k", lambda: calls.append(1) or "other") == "v" and calls == [1]
+    monkeypatch.setattr(market_store, "DERIVED_CACHE_SIZE", 3)
+    for i in range(5):
+        fresh.derived(("n", i), lambda i=i: i)
+    assert fresh.derived(("n", 0), lambda: "rebuilt") == "rebuilt"  # least recently used: dropped
+    assert fresh.derived(("n", 4), lambda: "rebuilt") == 4
+
+
+def test_reused_windows_give_the_same_frame_and_stay_unchanged():
+    """A second request for the same symbols reuses the aligned window; what a caller does with
+    its frame never reaches the next caller, and the result equals a cold computation."""
+    p = _p(_h("SPY", weight=0.6), _h("AGG", "etf", weight=0.4))
+    first = portfolio_returns(p)
+    first.returns.iloc[:, :] = 99.0  # a caller scribbling on its own frame
+    second = portfolio_returns(p)
+    cold = portfolio_returns(p, market=MarketData(market_dir()))
+    pd.testing.assert_frame_equal(second.returns, cold.returns)
+    assert second.warnings == cold.warnings and float(second.returns.abs().max().max()) < 1.0
+    looked_back = portfolio_returns(p, lookback_years=1)
+    assert len(looked_back.returns) < len(second.returns)  # the lookback is part of the key

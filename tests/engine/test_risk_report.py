@@ -232,3 +232,21 @@ def test_large_portfolios_skip_n_by_n_matrices_without_changing_contributions() 
     assert report.correlation.symbols == [symbols[i] for i in largest]
     assert len(report.correlation.matrix) == CORRELATION_LIMIT
     assert f"the correlation matrix shows the {CORRELATION_LIMIT} largest of {n} holdings" in report.warnings
+
+
+@pytest.mark.parametrize("benchmark", ["SPY", "targets", None])
+def test_risk_comparison_is_the_reports_figures(benchmark) -> None:
+    """The rebalance response's risk summary equals the full report's metrics, window and warnings."""
+    from engine.market_data import portfolio_returns
+    from engine.risk_report import risk_comparison
+
+    portfolio = service.sample_portfolio("P3_PRE_COVID_DIVERSIFIED")
+    frame = portfolio_returns(portfolio)
+    settings = RiskSettings(benchmark=benchmark, risk_free_rate=0.01)
+    after = {h.symbol: h.target_weight for h in portfolio.holdings}
+    after["CASH"] = 1.0 - sum(after.values())
+    full = risk_report(portfolio, frame, settings, after)
+    summary = risk_comparison(portfolio, frame, settings, after)
+    assert summary.before == full.before.metrics and summary.after == full.after.metrics
+    assert summary.window == full.window and summary.warnings == full.warnings
+    assert summary.before.volatility is not None and summary.window.start < summary.window.end

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skfolio.measures import cvar as skfolio_cvar
 
-from engine import stress
+from engine import mc_draws, stress
 from engine.errors import Cancelled, InsufficientData, InvalidRequest
 from engine.returns_frame import ReturnsFrame
 from engine.schemas import Holding, MonteCarloSettings, Portfolio
@@ -305,3 +305,47 @@ def test_initial_value_is_bounded_like_other_money():
 
     with pytest.raises(ValidationError):
         MonteCarloSettings(initial_value=1e308)
+
+
+# --- terminal values only, and reused draws --------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", METHODS)
+def test_terminal_only_is_the_last_step_bit_for_bit(history, method, mode):
+    w = np.array([0.5, 0.3, 0.1])
+    kw = dict(method=method, mode=mode, paths=CHUNK_PATHS + 77, horizon=40, seed=21, mean_block_length=5.0)
+    full = np.concatenate([g[:, -1] for _, g in iter_path_chunks(history, w, **kw)])
+    terminal = np.concatenate([g for _, g in iter_path_chunks(history, w, terminal_only=True, **kw)])
+    np.testing.assert_array_equal(terminal, full)
+    frame, portfolio = make_frame(history), make_portfolio([500.0, 300.0, 100.0], cash=100.0)
+    s = MonteCarloSettings(method=method, mode=mode, paths=700, horizon=40, seed=21)
+    with_fan, summary = run_monte_carlo(portfolio, frame, s), run_monte_carlo(portfolio, frame, s, fan=False)
+    assert summary.fan.bands == [] and with_fan.fan.bands
+    assert summary.model_dump(exclude={"fan"}) == with_fan.model_dump(exclude={"fan"})
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "block_bootstrap"])
+def test_reused_draws_are_the_fresh_draws(method):
+    mc_draws.clear_index_cache()
+    first = mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0)
+    again = mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0)
+    assert again is first and not first.flags.writeable and first.shape == (20, 300)
+    rng = chunk_generator(8, 1)
+    fresh = (rng.integers(0, 50, size=(300, 20)) if method == "bootstrap"
+             else stationary_bootstrap_indices(rng, 300, 20, 50, 4.0))
+    np.testing.assert_array_equal(first, fresh.T)  # step-major: column p is path p
+    mc_draws.clear_index_cache()
+    np.testing.assert_array_equal(mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0), first)
+    # Any other seed, chunk, size, horizon, history length or block length is another draw.
+    for args in [(9, 1, 300, 20, 50), (8, 2, 300, 20, 50), (8, 1, 300, 20, 51), (8, 1, 300, 21, 50)]:
+        assert not np.array_equal(mc_draws.bootstrap_indices(method, *args, 4.0)[:20], first[:20])
+
+
+def test_index_cache_keeps_within_its_budget():
+    cache = mc_draws._IndexCache(budget=4_000)          # 500 int64 indices
+    small = [np.arange(100, dtype=np.int64) + i for i in range(6)]  # 800 bytes each
+    for i, a in enumerate(small):
+        cache.put(("k", i), a)
+    assert cache.get(("k", 0)) is None and cache.get(("k", 5)) is small[5]  # oldest dropped first
+    assert sum(a.nbytes for a in cache._items.values()) <= 4_000
+    cache.put(("big",), np.zeros(200, dtype=np.int64))  # 1,600 bytes > a quarter: never kept
+    assert cache.get(("big",)) is None
