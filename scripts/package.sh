@@ -34,8 +34,8 @@ fi
 .venv/bin/pyi-archive_viewer -r -b "$EXE" | "$PY" -c '
 import sys
 names = {line.strip() for line in sys.stdin}
-need = ["engine.optimize", "cvxpy", "clarabel", "api.server", "waitress", "flask", "pyqtgraph", "desktop.main_window"]
-banned = ["pytest", "hypothesis", "PIL", "matplotlib", "scs", "osqp", "highspy", "sparsediffpy", "PyInstaller",
+need = ["engine.optimize", "engine.optimize_qp", "clarabel", "api.server", "waitress", "flask", "pyqtgraph", "desktop.main_window"]
+banned = ["pytest", "hypothesis", "PIL", "matplotlib", "cvxpy", "scs", "osqp", "highspy", "sparsediffpy", "PyInstaller",
           "PySide6.QtNetwork", "PySide6.QtQml", "setuptools"]
 missing = [m for m in need if m not in names]
 leaked = [m for m in banned if m in names]

@@ -25,8 +25,8 @@ FORECAST_DESCRIPTION = (
     "baselines, per asset class), with skill_level and a plain skill_verdict: a model without skill says so."
 )
 OPTIMIZE_DESCRIPTION = (
-    "A convex tilt of the strategic targets (cvxpy + Clarabel): forecast return minus risk aversion × active "
-    "variance minus costs; long-only, summing to 1, under the turnover limit, the per-asset deviation "
+    "A convex tilt of the strategic targets (a quadratic program solved by Clarabel): forecast return minus "
+    "risk aversion × active variance minus costs; long-only, summing to 1, under the turnover limit, the per-asset deviation "
     "(scaled by confidence) and the class bounds. targets.status is 'fallback', with targets.reason saying "
     "why, when confidence is too low or the solver fails; each asset's tilt is explained by signal."
 )

@@ -13,7 +13,7 @@ from engine import service
 from engine.schemas import RebalancePolicy
 
 P5, P1 = "P5_CONSERVATIVE_INCOME", "P1_CLASSIC_60_40"
-TIMEOUT = 120_000  # generous: the first run imports cvxpy and loads the bundled data
+TIMEOUT = 120_000  # generous: the first run loads the bundled data and evaluates the model walk-forward
 
 
 @pytest.fixture(scope="module")

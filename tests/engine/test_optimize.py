@@ -170,15 +170,20 @@ def test_fallback_when_infeasible(limits, turnover, deviation, drift, expected) 
 
 
 def test_fallback_when_the_solver_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    import cvxpy as cp
+    import clarabel
 
-    def boom(self, *args, **kwargs):
-        raise cp.SolverError("numerical trouble")
+    class Boom:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
 
-    monkeypatch.setattr(cp.Problem, "solve", boom)
+        def solve(self):
+            raise RuntimeError("numerical trouble")
+
+    monkeypatch.setattr(clarabel, "DefaultSolver", Boom)
     x = _inputs(np.random.default_rng(2), 4)
     res = optimize_targets(x, OptimizeSettings(min_confidence=0.0))
     assert res.status == "fallback" and "solver failed" in res.reason and "numerical trouble" in res.reason
+    assert res.weights == dict(zip(x.symbols, x.strategic.tolist(), strict=True))
 
 
 def test_tilts_are_explained_term_by_term() -> None:
@@ -208,9 +213,36 @@ def test_invalid_inputs_are_rejected() -> None:
     assert err.value.details[0]["loc"] == ["turnover_limit"]
 
 
+@pytest.mark.parametrize("n", [40, 300, 700])
+def test_the_blocked_cholesky_test_agrees_with_numpy(n: int) -> None:
+    from engine.optimize import _check, _cholesky_test
+
+    rng = np.random.default_rng(n)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    eig = rng.uniform(0.01, 1.0, n)
+    _cholesky_test(q * eig @ q.T)  # positive definite: passes
+    eig[rng.integers(n)] = -1e-3    # one negative eigenvalue, anywhere
+    with pytest.raises(np.linalg.LinAlgError):
+        _cholesky_test(q * eig @ q.T)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(q * eig @ q.T)
+    # A rank-deficient covariance (20 factors) is positive semidefinite: accepted thanks to the jitter.
+    f = rng.normal(0, 0.04, (n, 20))
+    x = OptimizeInputs(tuple(map(str, range(n))), np.full(n, 1 / n), np.full(n, 1 / n), np.zeros(n), np.ones(n), f @ f.T)
+    _check(x)
+    with pytest.raises(InvalidRequest, match="positive semidefinite"):
+        _check(OptimizeInputs(**{**x.__dict__, "covariance": q * eig @ q.T}))
+
+
 def test_cvxpy_stays_off_the_import_path() -> None:
-    code = ("import sys, engine.optimize, engine.forecast, engine.evaluation, engine.schemas.ai; "
-            "sys.exit('cvxpy' in sys.modules or 'scipy.stats' in sys.modules)")
+    # cvxpy is a test/bench dependency only: importing the engine and optimising must not touch it.
+    code = ("import sys, numpy as np, engine.optimize, engine.forecast, engine.evaluation, engine.schemas.ai\n"
+            "bad = 'cvxpy' in sys.modules or 'scipy.stats' in sys.modules\n"
+            "from engine.optimize import OptimizeInputs, optimize_targets\n"
+            "x = OptimizeInputs(('A', 'B'), np.array([0.6, 0.4]), np.array([0.5, 0.5]), np.array([0.1, 0.0]),\n"
+            "                   np.array([0.8, 0.8]), np.diag([0.04, 0.09]))\n"
+            "res = optimize_targets(x, {'min_confidence': 0.0})\n"
+            "sys.exit(bad or res.status != 'optimised' or 'cvxpy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
