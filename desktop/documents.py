@@ -57,6 +57,7 @@ class DocumentManager(QObject):
         Folder of the autosave copy (created when first needed).
     """
 
+    loading = Signal()  # a file is being read on a worker; loaded or failed follows
     loaded = Signal()
     failed = Signal(str)
     pathChanged = Signal(object)
@@ -103,6 +104,7 @@ class DocumentManager(QObject):
 
     # --- opening (on a worker: a 5,000-holding file must not freeze the window) ---------------
     def _load_async(self, fn: Any, arg: Any, path: Path | None, recovered: bool = False) -> None:
+        self.loading.emit()
         worker = Worker(fn, arg)
         worker.signals.returned.connect(lambda doc: self.apply(doc, path, recovered=recovered))
         worker.signals.errored.connect(lambda exc: self.failed.emit(error_message(exc)))

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleDataSpan, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QUndoStack
 
 from engine.document import draft_portfolio, target_sum_problem
@@ -34,6 +34,16 @@ KEYS = tuple(k for k, _ in COLUMNS)
 EDITABLE = frozenset({"symbol", "name", "asset_class", "quantity", "price", "target_weight"})
 NUMERIC = frozenset({"quantity", "price", "value", "weight", "target_weight", "drift"})
 PERCENT = frozenset({"weight", "target_weight"})
+
+# Roles as plain ints: data() is called from C++ with an int, and comparing it with an enum
+# member costs a Python-level __eq__ per comparison, thousands of times per paint.
+_DISPLAY, _EDIT, _USER, _TOOLTIP, _BACKGROUND, _ALIGNMENT = (int(r) for r in (
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.UserRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.TextAlignmentRole))
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_NO_INDEX = QModelIndex()
+_READ_ONLY_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_EDITABLE_FLAGS = _READ_ONLY_FLAGS | Qt.ItemFlag.ItemIsEditable
 
 _REFUSED = QColor(255, 214, 214)
 _IN_BAND = QColor(214, 240, 218)
@@ -217,8 +227,7 @@ class HoldingsModel(QAbstractTableModel):
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        return base | Qt.ItemFlag.ItemIsEditable if KEYS[index.column()] in EDITABLE else base
+        return _EDITABLE_FLAGS if KEYS[index.column()] in EDITABLE else _READ_ONLY_FLAGS
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role != Qt.ItemDataRole.DisplayRole:
@@ -283,22 +292,43 @@ class HoldingsModel(QAbstractTableModel):
                 return _IN_BAND if line.in_band else _OUT_OF_BAND
         return None
 
+    def index(self, row: int, column: int, parent: _Index = _NO_INDEX) -> QModelIndex:
+        """As ``QAbstractTableModel.index``, without its two calls back into Python (``rowCount``
+        and ``columnCount``): the view and the proxy ask for an index for every cell they paint."""
+        if parent.isValid() or not (0 <= row < len(self._portfolio.holdings) and 0 <= column < len(COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not (0 <= index.row() < self.rowCount()):
             return None
+        return self._role(index.row(), index.column(), int(role))
+
+    def multiData(self, index: _Index, roleDataSpan: QModelRoleDataSpan) -> None:
+        """Every role a delegate asks for, in one call (Qt 6 paints a cell with one ``multiData``
+        instead of seven ``data`` calls, each a trip from C++ into Python for the GIL)."""
+        valid = index.isValid() and 0 <= index.row() < len(self._portfolio.holdings)
         row, col = index.row(), index.column()
+        for role_data in roleDataSpan:
+            value = self._role(row, col, role_data.role()) if valid else None
+            if value is None:
+                role_data.clearData()
+            else:
+                role_data.setData(value)
+
+    def _role(self, row: int, col: int, role: int) -> Any:
         key = KEYS[col]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             return self._display(row, key)
-        if role == Qt.ItemDataRole.EditRole:
+        if role == _EDIT:
             value = self.raw(row, key)
             return round(value * 100, 10) if key == "target_weight" else value
-        if role == Qt.ItemDataRole.UserRole:
+        if role == _USER:
             return self.raw(row, key)
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _TOOLTIP:
             return self._tooltip(row, col)
-        if role == Qt.ItemDataRole.BackgroundRole:
+        if role == _BACKGROUND:
             return self._background(row, col)
-        if role == Qt.ItemDataRole.TextAlignmentRole and key in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == _ALIGNMENT and key in NUMERIC:
+            return _RIGHT
         return None

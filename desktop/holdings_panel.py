@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QCompleter,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QStyledItemDelegate,
     QTableView,
     QToolBar,
     QToolTip,
@@ -37,46 +35,10 @@ from PySide6.QtWidgets import (
 from desktop.commands import InsertHoldingsCommand, RemoveHoldingsCommand, ReplacePortfolioCommand
 from desktop.controller import error_message
 from desktop.holdings_model import COLUMNS, EDITABLE, KEYS, HoldingsModel
+from desktop.holdings_view import AssetClassDelegate, HoldingsProxy, RowNumberHeader, TextDelegate
 from engine.errors import DataError, InvalidRequest
-from engine.schemas import ASSET_CLASSES
 
 __all__ = ["HoldingsPanel", "ImportMappingDialog"]
-
-
-class TextDelegate(QStyledItemDelegate):
-    """A plain line editor, so that numbers keep their precision and the engine judges the text."""
-
-    def __init__(self, completions: Sequence[str] = (), parent: Any = None) -> None:
-        super().__init__(parent)
-        self.completions = list(completions)
-
-    def createEditor(self, parent: QWidget, option: Any, index: QModelIndex) -> QWidget:
-        editor = QLineEdit(parent)
-        if self.completions:
-            completer = QCompleter(self.completions, editor)
-            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-            editor.setCompleter(completer)
-        return editor
-
-    def setEditorData(self, editor: QWidget, index: QModelIndex) -> None:
-        value = index.data(Qt.ItemDataRole.EditRole)
-        editor.setText(repr(value) if isinstance(value, float) else str(value or ""))  # type: ignore[attr-defined]
-
-    def setModelData(self, editor: QWidget, model: Any, index: QModelIndex) -> None:
-        model.setData(index, editor.text(), Qt.ItemDataRole.EditRole)  # type: ignore[attr-defined]
-
-
-class AssetClassDelegate(QStyledItemDelegate):
-    def createEditor(self, parent: QWidget, option: Any, index: QModelIndex) -> QWidget:
-        combo = QComboBox(parent)
-        combo.addItems(list(ASSET_CLASSES))
-        return combo
-
-    def setEditorData(self, editor: QWidget, index: QModelIndex) -> None:
-        editor.setCurrentText(str(index.data(Qt.ItemDataRole.EditRole)))  # type: ignore[attr-defined]
-
-    def setModelData(self, editor: QWidget, model: Any, index: QModelIndex) -> None:
-        model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)  # type: ignore[attr-defined]
 
 
 class ImportMappingDialog(QDialog):
@@ -123,7 +85,7 @@ class HoldingsPanel(QWidget):
     def __init__(self, model: HoldingsModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = HoldingsProxy(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -146,6 +108,10 @@ class HoldingsPanel(QWidget):
 
     def _build_table(self) -> None:
         self.view = QTableView(self)
+        rows = RowNumberHeader(self.view)
+        rows.setSectionsClickable(True)  # as QTableView's own vertical header
+        rows.setHighlightSections(True)
+        self.view.setVerticalHeader(rows)
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # file order until a header is clicked

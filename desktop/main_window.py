@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from desktop.api_switch import ApiSwitch
 from desktop.controller import ALL_KINDS, Controller
 from desktop.documents import DocumentManager, new_document
+from desktop.gc_policy import IdleCollector
 from desktop.holdings_model import HoldingsModel
 from desktop.holdings_panel import HoldingsPanel
 from desktop.panels.ai_targets_tab import AiTargetsTab
@@ -63,6 +64,7 @@ class MainWindow(QMainWindow):
                                      debounce_ms=debounce_ms, parent=self)
         self.documents = DocumentManager(self.model, self.settings_model, self.undo_stack, qsettings, autosave_dir, parent=self)
         self.api = ApiSwitch(self)
+        self.collector = IdleCollector(parent=self)
         self._compose_panels()
         self._compose_actions()
         self._compose_status()
@@ -152,6 +154,9 @@ class MainWindow(QMainWindow):
 
     def _compose_status(self) -> None:
         self.busy_label = QLabel()
+        # A fixed size: a label that grows when "Computing…" appears (and shrinks after) relays
+        # out the status bar and repaints the window around it, twice per computation.
+        self.busy_label.setFixedSize(self.busy_label.fontMetrics().boundingRect("Computing…").size() + QSize(8, 4))
         self.api_label = QLabel("API off")
         self.api_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.statusBar().addPermanentWidget(self.busy_label)
@@ -171,13 +176,17 @@ class MainWindow(QMainWindow):
         c.monteCarloProgress.connect(self.montecarlo_tab.set_progress)
         c.failed.connect(self._computation_failed)
         c.busyChanged.connect(self._busy_changed)
+        c.idle.connect(self.collector.idle)
         self.montecarlo_tab.runRequested.connect(c.run_monte_carlo)
         self.montecarlo_tab.cancelRequested.connect(c.cancel_monte_carlo)
         d = self.documents
+        d.loading.connect(self.collector.busy)
         d.pathChanged.connect(lambda _p: self._update_title())
         d.modifiedChanged.connect(lambda _m: self._update_title())
         d.loaded.connect(self._update_title)
-        d.loaded.connect(lambda: c.recompute_now(ALL_KINDS))
+        # Debounced like an edit, not at once: the table is laid out and painted first, before
+        # the engine's workers start competing with the GUI thread for the GIL.
+        d.loaded.connect(lambda: c.schedule(ALL_KINDS))
         d.failed.connect(lambda msg: QMessageBox.warning(self, "Cannot open the document", msg))
         d.recentChanged.connect(self._rebuild_recent)
         self.api.started.connect(lambda url: self.api_label.setText(f"API on {url}"))
@@ -199,6 +208,8 @@ class MainWindow(QMainWindow):
         self.rebalance_tab.set_portfolio_info(p.name, p.as_of.isoformat() if p.as_of else None)
 
     def _busy_changed(self, kind: str, busy: bool) -> None:
+        if busy:
+            self.collector.busy()
         self._tab_for(kind).set_busy(busy)
         self.busy_label.setText("Computing…" if self.controller.is_busy() else "")
 
@@ -266,6 +277,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the server and the workers, forget the autosave, keep the window state."""
         self.api.stop()
+        self.collector.busy()
         self.controller.shutdown()
         for tab in (self.ai_tab, self.pipeline_tab, self.backtest_tab, self.audit_tab):
             tab.shutdown()
