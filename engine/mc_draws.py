@@ -1,11 +1,11 @@
 """The Monte Carlo's random draws: per-chunk generators, the stationary bootstrap's indices, and a
-bounded cache of bootstrap row indices.
+bounded cache of whole runs' bootstrap row indices.
 
-Which historical rows a bootstrap path draws depends only on the seed, the chunk, the chunk's
-size, the horizon, the history's length and the method, never on the portfolio. So runs that
-share those (every default ``POST /api/rebalance`` on the same symbols, the desktop's re-runs
-after an edit) reuse the same indices instead of drawing millions of integers again: common
-random numbers, with results identical to drawing afresh.
+Which historical rows a bootstrap path draws depends only on the seed, the number of paths, the
+horizon, the history's length and the method, never on the portfolio. So runs that share those
+(every default ``POST /api/rebalance`` on the same symbols, the desktop's re-runs after an edit)
+reuse the same indices instead of drawing millions of integers again: common random numbers,
+with results identical to drawing afresh. Runs too large to keep draw chunk by chunk.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["INDEX_CACHE_BYTES", "bootstrap_indices", "chunk_generator", "clear_index_cache",
-           "stationary_bootstrap_indices"]
+__all__ = ["CHUNK_PATHS", "INDEX_CACHE_BYTES", "bootstrap_indices", "chunk_generator", "clear_index_cache",
+           "run_indices", "stationary_bootstrap_indices"]
 
-#: Bytes of bootstrap indices kept, least recently used dropped first (the default run, 10,000
-#: paths × 252 steps, holds 20 MB). A chunk larger than a quarter of this is never kept.
-INDEX_CACHE_BYTES = 64 * 2**20
+#: Paths per chunk. Fixed, because each chunk owns one child seed: changing it changes results.
+CHUNK_PATHS = 2_048
+#: Bytes of bootstrap indices kept, least recently used dropped first. The default run (10,000
+#: paths × 252 steps) holds 20 MB; a run larger than a third of this is never kept.
+INDEX_CACHE_BYTES = 96 * 2**20
 
 
 def chunk_generator(seed: int, chunk: int) -> np.random.Generator:
@@ -58,37 +60,42 @@ def _draw(method: str, seed: int, chunk: int, n_paths: int, horizon: int, n_obs:
         idx = rng.integers(0, n_obs, size=(n_paths, horizon))
     else:
         idx = stationary_bootstrap_indices(rng, n_paths, horizon, n_obs, mean_block_length)
-    return np.ascontiguousarray(idx.T)
+    return idx.T
 
 
 class _IndexCache:
-    """Read-only index arrays by draw key, within a byte budget (thread-safe)."""
+    """Read-only index arrays (a run's chunks) by draw key, within a byte budget (thread-safe)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> np.ndarray | None:
+    def get(self, key: tuple) -> tuple[np.ndarray, ...] | None:
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
             return found
 
-    def put(self, key: tuple, value: np.ndarray) -> None:
-        if value.nbytes > self.budget // 4:
+    def fits(self, nbytes: int) -> bool:
+        return nbytes <= self.budget // 3
+
+    def put(self, key: tuple, value: tuple[np.ndarray, ...]) -> None:
+        nbytes = sum(a.nbytes for a in value)
+        if not self.fits(nbytes):
             return
-        value.setflags(write=False)
+        for a in value:
+            a.setflags(write=False)
         with self._lock:
             if key in self._items:
                 return
             self._items[key] = value
-            self._bytes += value.nbytes
+            self._bytes += nbytes
             while self._bytes > self.budget:
                 _, dropped = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes
+                self._bytes -= sum(a.nbytes for a in dropped)
 
     def clear(self) -> None:
         with self._lock:
@@ -107,17 +114,28 @@ def clear_index_cache() -> None:
 def bootstrap_indices(method: str, seed: int, chunk: int, n_paths: int, horizon: int, n_obs: int,
                       mean_block_length: float = 10.0) -> np.ndarray:
     """Row indices of one chunk of a ``bootstrap`` or ``block_bootstrap`` run, step-major:
-    shape (horizon, n_paths), column ``p`` is path ``p``.
+    shape (horizon, n_paths), column ``p`` is path ``p`` of the chunk.
 
     Exactly what ``chunk_generator(seed, chunk)`` draws (i.i.d. rows, or
-    :func:`stationary_bootstrap_indices` for ``block_bootstrap``), transposed, and served from a
-    bounded cache when the same draw was made before. The array is read-only. Step-major, so a
+    :func:`stationary_bootstrap_indices` for ``block_bootstrap``), transposed. Step-major, so a
     path's product over steps is a reduction across rows that runs over all paths at once.
     """
     block = float(mean_block_length) if method == "block_bootstrap" else 0.0
-    key = (method, int(seed), int(chunk), int(n_paths), int(horizon), int(n_obs), block)
+    return np.ascontiguousarray(_draw(method, seed, chunk, n_paths, horizon, n_obs, block))
+
+
+def run_indices(method: str, seed: int, paths: int, horizon: int, n_obs: int,
+                mean_block_length: float = 10.0) -> tuple[np.ndarray, ...] | None:
+    """Every chunk's :func:`bootstrap_indices`, in chunk order (read-only), kept for the next run
+    with the same draws; ``None`` when the run is too large to keep (the caller then draws chunk
+    by chunk, and the kept runs of other callers stay)."""
+    if not _CACHE.fits(8 * paths * horizon):
+        return None
+    block = float(mean_block_length) if method == "block_bootstrap" else 0.0
+    key = (method, int(seed), int(paths), int(horizon), int(n_obs), block)
     found = _CACHE.get(key)
     if found is None:
-        found = _draw(method, seed, chunk, n_paths, horizon, n_obs, block)
+        found = tuple(bootstrap_indices(method, seed, i, min(CHUNK_PATHS, paths - a), horizon, n_obs, block)
+                      for i, a in enumerate(range(0, paths, CHUNK_PATHS)))
         _CACHE.put(key, found)
     return found

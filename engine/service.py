@@ -136,7 +136,7 @@ def _risk_and_stress(request: RebalanceRequest, result: RebalanceResult, warning
                                                                           0.999999)})
     from engine.market_data import portfolio_returns
     from engine.risk_report import risk_comparison
-    from engine.stress import run_monte_carlo
+    from engine.stress import stress_summary
 
     try:
         # Aligned once: the Monte Carlo reuses the risk panel's history unless a lookback or a
@@ -152,15 +152,13 @@ def _risk_and_stress(request: RebalanceRequest, result: RebalanceResult, warning
     try:
         if settings.lookback_years is not None or settings.periods_per_year is not None:
             frame = portfolio_returns(request.portfolio, history=request.history)
-        # The summary needs terminal values only: the same paths, without the fan chart.
-        mc = run_monte_carlo(request.portfolio, frame, request.monte_carlo, cancel=cancel, fan=False)
+        # Terminal values only: the same paths as the full Monte Carlo, without the fan chart.
+        stress = stress_summary(request.portfolio, frame, request.monte_carlo, cancel=cancel)
     except (InvalidRequest, Cancelled):
         raise
     except RebalancerError as exc:
         warnings.append(f"stress not computed: {exc.message}")
         return risk, None
-    stress = StressSummary(probability_of_loss=mc.probability_of_loss, downside_terminal_value=mc.downside_terminal_value,
-                           method=mc.method, paths=mc.paths, horizon=mc.horizon, seed=mc.seed)
     return risk, stress
 
 

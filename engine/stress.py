@@ -16,13 +16,14 @@ one call computes, in which order, or on which thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.errors import Cancelled, InsufficientData, InvalidRequest
-from engine.mc_draws import bootstrap_indices, chunk_generator, stationary_bootstrap_indices
+from engine.mc_draws import CHUNK_PATHS, bootstrap_indices, chunk_generator, run_indices, stationary_bootstrap_indices
 from engine.returns_frame import ReturnsFrame
-from engine.schemas import FanChart, MonteCarloResult, MonteCarloSettings, Portfolio
+from engine.schemas import FanChart, MonteCarloResult, MonteCarloSettings, Portfolio, StressSummary
 
 __all__ = [
     "CHUNK_PATHS",
@@ -34,10 +35,9 @@ __all__ = [
     "run_monte_carlo",
     "simulate_paths",
     "stationary_bootstrap_indices",
+    "stress_summary",
 ]
 
-#: Paths per chunk. Fixed, because each chunk owns one child seed: changing it changes results.
-CHUNK_PATHS = 2_048
 #: Percentiles of the fan chart (and of the terminal value).
 FAN_PERCENTILES: tuple[float, ...] = (5.0, 25.0, 50.0, 75.0, 95.0)
 #: Budget, in float64 elements, of one buy-and-hold step block (chunk × steps × assets).
@@ -59,6 +59,7 @@ class _Sampler:
                                  [{"loc": ["monte_carlo", "method"], "msg": f"unknown method '{method}'",
                                    "type": "value_error"}])
         self.method, self.mode, self.block = method, mode, float(mean_block_length)
+        self.run: tuple[np.ndarray, ...] | None = None  # each chunk's bootstrap draws, when kept
         self.R = np.ascontiguousarray(returns, dtype=np.float64)
         self.w = np.asarray(weights, dtype=np.float64)
         self.cash = 1.0 - float(self.w.sum())
@@ -76,6 +77,8 @@ class _Sampler:
                                    "type": "value_error"}])
 
     def _indices(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
+        if self.run is not None:  # the whole run's draws were kept
+            return self.run[chunk]
         return bootstrap_indices(self.method, seed, chunk, n, horizon, self.R.shape[0], self.block)
 
     def growth(self, seed: int, chunk: int, n: int, horizon: int) -> np.ndarray:
@@ -161,6 +164,8 @@ def iter_path_chunks(returns: np.ndarray, weights: np.ndarray, *, method: str = 
         The paths' positions in the full run and their growth of 1 after steps 1..horizon.
     """
     sampler = _Sampler(returns, weights, method, mode, mean_block_length)
+    if method != "gaussian" and chunks is None:
+        sampler.run = run_indices(method, seed, paths, horizon, sampler.R.shape[0], sampler.block)
     step = sampler.terminal if terminal_only else sampler.growth
     n_chunks = -(-paths // CHUNK_PATHS)
     for i in (range(n_chunks) if chunks is None else chunks):
@@ -250,8 +255,7 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     """Monte Carlo stress test of the portfolio as it stands (METRICS.md).
 
     With ``fan=False`` only terminal values are kept (the fan chart's bands come back empty):
-    the same paths and the same terminal figures, without storing and sorting every step —
-    what a summary such as the REST rebalance response needs.
+    the same paths and the same terminal figures, without storing and sorting every step.
 
     Weights are the current ones; uninvested cash earns 0. A horizon left unset in ``settings``
     is one year of the frame's periods (252 daily, 12 monthly). ``progress(done)`` is called after
@@ -261,11 +265,37 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     Raises
     ------
     InsufficientData
-        Fewer than two return periods.
-    InvalidRequest
-        The portfolio has no value.
+        Fewer than two return periods, non-finite returns, or values that overflow.
     Cancelled
     """
+    run = _simulate(portfolio, frame, settings, progress, cancel, fan)
+    return _result(settings.model_copy(update={"horizon": run.horizon}), run.periods_per_year, run.initial,
+                   run.terminal, run.bands, run.warnings)
+
+
+def stress_summary(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCarloSettings, *,
+                   cancel: Callable[[], bool] | None = None) -> StressSummary:
+    """The seed's two stress figures, probability of loss and 5th-percentile terminal value, from
+    the same paths as :func:`run_monte_carlo` (equal to its figures) without the rest of its
+    result: what the REST rebalance response carries. Same errors."""
+    run = _simulate(portfolio, frame, settings, None, cancel, False)
+    return StressSummary(probability_of_loss=float(np.mean(run.terminal < run.initial)),
+                         downside_terminal_value=float(np.percentile(run.terminal, FAN_PERCENTILES[0])),
+                         method=settings.method, paths=settings.paths, horizon=run.horizon, seed=settings.seed)
+
+
+@dataclass(frozen=True)
+class _Run:
+    terminal: np.ndarray  # (paths,) values at the horizon
+    bands: np.ndarray     # (len(FAN_PERCENTILES), horizon + 1) fan chart, or empty
+    initial: float
+    horizon: int
+    periods_per_year: int
+    warnings: list[str]
+
+
+def _simulate(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCarloSettings,
+              progress: Callable[[float], None] | None, cancel: Callable[[], bool] | None, fan: bool) -> _Run:
     R = frame.returns.to_numpy(dtype=np.float64)
     if R.shape[0] < 2:
         raise InsufficientData(f"{R.shape[0]} return period(s): at least 2 are needed for a Monte Carlo run",
@@ -285,21 +315,22 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
     if fan:
         store[0] = initial
     terminal = np.empty(n)
-    n_chunks = -(-n // CHUNK_PATHS)
     chunks = iter_path_chunks(R, w, method=settings.method, mode=settings.mode, paths=n, horizon=H,
                               seed=settings.seed, mean_block_length=settings.mean_block_length,
                               terminal_only=not fan)
-    for done in range(n_chunks):
+    while True:
         if cancel is not None and cancel():
             raise Cancelled("Monte Carlo run cancelled")
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked once, below
-            where, growth = next(chunks)
+            where, growth = next(chunks, (None, None))
+            if where is None:
+                break
             growth *= initial
             if fan:
                 store[1:, where] = growth.T
         terminal[where] = growth[:, -1] if fan else growth
         if progress is not None:
-            progress((done + 1) / n_chunks)
+            progress(where.stop / n)
     with np.errstate(invalid="ignore"):
         bands = row_percentiles(store, FAN_PERCENTILES) if fan else np.empty((0, 0))
     if not (np.isfinite(terminal).all() and np.isfinite(bands).all()):
@@ -309,8 +340,7 @@ def run_monte_carlo(portfolio: Portfolio, frame: ReturnsFrame, settings: MonteCa
             "represented; use a shorter horizon or check the returns",
             [{"loc": ["monte_carlo", "horizon"], "msg": "simulated values overflow; use a shorter horizon",
               "type": "insufficient_data"}])
-    return _result(settings.model_copy(update={"horizon": H}), P, initial, terminal, bands,
-                   _warnings(frame, missing, H, R.shape[0]))
+    return _Run(terminal, bands, initial, H, P, _warnings(frame, missing, H, R.shape[0]))
 
 
 def _result(settings: MonteCarloSettings, P: int, initial: float, terminal: np.ndarray,

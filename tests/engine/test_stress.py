@@ -324,28 +324,58 @@ def test_terminal_only_is_the_last_step_bit_for_bit(history, method, mode):
 
 
 @pytest.mark.parametrize("method", ["bootstrap", "block_bootstrap"])
-def test_reused_draws_are_the_fresh_draws(method):
+def test_kept_draws_are_the_fresh_draws(method):
     mc_draws.clear_index_cache()
-    first = mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0)
-    again = mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0)
-    assert again is first and not first.flags.writeable and first.shape == (20, 300)
-    rng = chunk_generator(8, 1)
-    fresh = (rng.integers(0, 50, size=(300, 20)) if method == "bootstrap"
-             else stationary_bootstrap_indices(rng, 300, 20, 50, 4.0))
-    np.testing.assert_array_equal(first, fresh.T)  # step-major: column p is path p
+    paths = CHUNK_PATHS + 300
+    first = mc_draws.run_indices(method, 8, paths, 20, 50, 4.0)
+    again = mc_draws.run_indices(method, 8, paths, 20, 50, 4.0)
+    assert again is first and [c.shape for c in first] == [(20, CHUNK_PATHS), (20, 300)]
+    assert not any(c.flags.writeable for c in first)
+    for i, n in enumerate((CHUNK_PATHS, 300)):  # chunk i is drawn by child i of the seed
+        rng = chunk_generator(8, i)
+        fresh = (rng.integers(0, 50, size=(n, 20)) if method == "bootstrap"
+                 else stationary_bootstrap_indices(rng, n, 20, 50, 4.0))
+        np.testing.assert_array_equal(first[i], fresh.T)  # step-major: column p is path p
+        np.testing.assert_array_equal(mc_draws.bootstrap_indices(method, 8, i, n, 20, 50, 4.0), fresh.T)
     mc_draws.clear_index_cache()
-    np.testing.assert_array_equal(mc_draws.bootstrap_indices(method, 8, 1, 300, 20, 50, 4.0), first)
-    # Any other seed, chunk, size, horizon, history length or block length is another draw.
-    for args in [(9, 1, 300, 20, 50), (8, 2, 300, 20, 50), (8, 1, 300, 20, 51), (8, 1, 300, 21, 50)]:
-        assert not np.array_equal(mc_draws.bootstrap_indices(method, *args, 4.0)[:20], first[:20])
+    for kept, fresh in zip(mc_draws.run_indices(method, 8, paths, 20, 50, 4.0), first, strict=True):
+        np.testing.assert_array_equal(kept, fresh)
+    # Any other seed, size, horizon, history length or block length is another draw.
+    for args in [(9, paths, 20, 50), (8, paths, 20, 51), (8, paths, 21, 50)]:
+        assert not np.array_equal(mc_draws.run_indices(method, *args, 4.0)[0][:20, :100], first[0][:20, :100])
+    # A run too large to keep is drawn chunk by chunk instead, and the results are the same.
+    assert mc_draws.run_indices(method, 8, 200_000, 252, 50) is None
+
+
+def test_runs_with_and_without_kept_draws_agree(history, monkeypatch):
+    frame, portfolio = make_frame(history), make_portfolio([500.0, 300.0, 200.0])
+    s = MonteCarloSettings(method="bootstrap", paths=3_000, horizon=30, seed=4)
+    kept = [run_monte_carlo(portfolio, frame, s, fan=f) for f in (True, False)]
+    monkeypatch.setattr(stress, "run_indices", lambda *a, **k: None)
+    drawn = [run_monte_carlo(portfolio, frame, s, fan=f) for f in (True, False)]
+    assert kept == drawn
 
 
 def test_index_cache_keeps_within_its_budget():
     cache = mc_draws._IndexCache(budget=4_000)          # 500 int64 indices
-    small = [np.arange(100, dtype=np.int64) + i for i in range(6)]  # 800 bytes each
+    small = [(np.arange(100, dtype=np.int64) + i,) for i in range(6)]  # 800 bytes each
     for i, a in enumerate(small):
         cache.put(("k", i), a)
     assert cache.get(("k", 0)) is None and cache.get(("k", 5)) is small[5]  # oldest dropped first
-    assert sum(a.nbytes for a in cache._items.values()) <= 4_000
-    cache.put(("big",), np.zeros(200, dtype=np.int64))  # 1,600 bytes > a quarter: never kept
+    assert sum(a[0].nbytes for a in cache._items.values()) <= 4_000
+    cache.put(("big",), (np.zeros(100, dtype=np.int64), np.zeros(100, dtype=np.int64)))  # > a third
     assert cache.get(("big",)) is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_stress_summary_equals_the_full_runs_figures(history, method):
+    frame, portfolio = make_frame(history), make_portfolio([500.0, 300.0, 100.0], cash=100.0)
+    s = MonteCarloSettings(method=method, paths=CHUNK_PATHS + 500, seed=12)
+    full = run_monte_carlo(portfolio, frame, s)
+    summary = stress.stress_summary(portfolio, frame, s)
+    assert summary.probability_of_loss == full.probability_of_loss
+    assert summary.downside_terminal_value == full.downside_terminal_value
+    assert (summary.method, summary.paths, summary.horizon, summary.seed) == (method, s.paths, 252, 12)
+    assert 0.0 < summary.probability_of_loss < 1.0
+    with pytest.raises(Cancelled):
+        stress.stress_summary(portfolio, frame, s, cancel=lambda: True)
