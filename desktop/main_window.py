@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from desktop.api_switch import ApiSwitch
 from desktop.controller import ALL_KINDS, Controller
+from desktop.deferred_tabs import DeferredTabs
 from desktop.documents import DocumentManager, new_document
 from desktop.gc_policy import IdleCollector
 from desktop.holdings_model import HoldingsModel
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
                               (self.audit_tab, "Audit")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
+        self.deferred = DeferredTabs(self.tabs)
         self.policy_dock = QDockWidget("Policy", self, objectName="policyDock")
         self.policy_dock.setWidget(self.policy_panel)
         self.policy_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -168,11 +170,12 @@ class MainWindow(QMainWindow):
         self.model.portfolioChanged.connect(lambda: c.schedule(ALL_KINDS))
         self.model.portfolioChanged.connect(self._portfolio_info)
         self.settings_model.changed.connect(lambda section: c.schedule(_SECTION_KINDS[section]))
-        c.rebalanceReady.connect(self.rebalance_tab.show_result)
+        deliver = self.deferred.deliver
+        c.rebalanceReady.connect(lambda r: deliver(self.rebalance_tab, lambda: self.rebalance_tab.show_result(r)))
         c.rebalanceReady.connect(self.model.set_analysis)
-        c.riskViewReady.connect(self.risk_tab.show_view)
-        c.scenariosReady.connect(self.scenarios_tab.show_results)
-        c.monteCarloReady.connect(self.montecarlo_tab.show_result)
+        c.riskViewReady.connect(lambda v: deliver(self.risk_tab, lambda: self.risk_tab.show_view(v)))
+        c.scenariosReady.connect(lambda r: deliver(self.scenarios_tab, lambda: self.scenarios_tab.show_results(r)))
+        c.monteCarloReady.connect(lambda r: deliver(self.montecarlo_tab, lambda: self.montecarlo_tab.show_result(r)))
         c.monteCarloProgress.connect(self.montecarlo_tab.set_progress)
         c.failed.connect(self._computation_failed)
         c.busyChanged.connect(self._busy_changed)
@@ -199,7 +202,8 @@ class MainWindow(QMainWindow):
 
     # --- slots --------------------------------------------------------------------------------
     def _computation_failed(self, kind: str, message: str) -> None:
-        self._tab_for(kind).show_error(message)
+        tab = self._tab_for(kind)
+        self.deferred.deliver(tab, lambda: tab.show_error(message))
         if kind == "rebalance":
             self.model.set_analysis(None)
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 
 from desktop.panels.formatting import money_short, ordinal, pct_tick
-from desktop.panels.risk_view import CappedCategories, top_categories
+from desktop.panels.risk_view import CappedCategories, dates_to_seconds, top_categories
 
 __all__ = [
     "COLORS",
@@ -89,11 +89,6 @@ def _legend(plot: pg.PlotItem, offset: tuple[int, int] = (10, 10)) -> pg.LegendI
 
 def _zero_line(plot: pg.PlotItem, pos: float = 0.0, angle: int = 0) -> None:
     plot.addItem(pg.InfiniteLine(pos=pos, angle=angle, pen=pg.mkPen("#52606d", width=1)))
-
-
-def dates_to_seconds(dates: Sequence[dt.date]) -> np.ndarray:
-    """Dates as POSIX seconds at UTC midnight, the x unit of a ``DateAxisItem(utcOffset=0)``."""
-    return np.asarray(dates, dtype="datetime64[D]").astype("datetime64[s]").astype(np.float64)
 
 
 class CategoryTicks:
@@ -259,7 +254,8 @@ class GroupedBarChart(pg.PlotWidget):
 
 
 class DateLineChart(pg.PlotWidget):
-    """Named curves over dates; ``curves[key].getData()`` gives back (seconds, values)."""
+    """Named curves over dates; ``curves[key].getOriginalDataset()`` gives back (seconds, values)
+    (``getData()`` is what is drawn: long series downsampled to the pixels, peaks kept)."""
 
     def __init__(self, series: Sequence[tuple[str, str, str]], *, title: str = "",
                  value_format: Callable[[float], str] = pct_tick, invert_y: bool = False,
@@ -271,12 +267,19 @@ class DateLineChart(pg.PlotWidget):
         self.plot_item.setMouseEnabled(x=True, y=False)
         self.plot_item.invertY(invert_y)
         key_box = _legend(self.plot_item, offset=(10, -10) if invert_y else (10, 10)) if legend else None
+        # Twenty years of daily points are ~5,000 per curve on a few hundred pixels: drawing each
+        # one (antialiased, filled) cost the GUI thread ~70 ms per update. Peak downsampling to
+        # the visible range keeps every high and low that can be seen. (Set on the plot: it
+        # imposes its own mode on every curve added to it.)
+        self.plot_item.setDownsampling(auto=True, mode="peak")
+        self.plot_item.setClipToView(True)
         self.curves: dict[str, pg.PlotDataItem] = {}
         for key, name, color in series:
             fill_brush = pg.mkBrush(*pg.mkColor(color).getRgb()[:3], 50)
             curve = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=1.6), antialias=True,
                                     fillLevel=baseline if fill else None, fillBrush=fill_brush if fill else None)
             self.plot_item.addItem(curve)
+            curve.opts["autoDownsampleFactor"] = 1.0  # one min/max pair per pixel (pyqtgraph's default: 5)
             if key_box is not None:
                 key_box.addItem(curve, name)
             self.curves[key] = curve
@@ -284,13 +287,20 @@ class DateLineChart(pg.PlotWidget):
 
     def set_series(self, key: str, dates: Sequence[dt.date] | None, values: Sequence[float] | None) -> None:
         """Replace one curve; ``dates`` None (a history without dates) plots against the period index."""
-        curve = self.curves[key]
         if not values:
+            self.set_arrays(key, None)
+            return
+        x = dates_to_seconds(dates) if dates else np.arange(len(values), dtype=float)
+        self.set_arrays(key, (x, np.asarray(values, dtype=float)))
+
+    def set_arrays(self, key: str, xy: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Replace one curve with ready arrays (x in POSIX seconds or period index); None hides it."""
+        curve = self.curves[key]
+        if xy is None:
             curve.setData([], [])
             curve.hide()
             return
-        x = dates_to_seconds(dates) if dates else np.arange(len(values), dtype=float)
-        curve.setData(x, np.asarray(values, dtype=float))
+        curve.setData(*xy)
         curve.show()
         self.plot_item.enableAutoRange()
 

@@ -101,18 +101,13 @@ class RiskTab(QWidget):
         self.notes_label.setVisible(bool(notes))
         self.cards.set_metrics(report.before.metrics, report.after.metrics if report.after else None,
                                w, report.benchmark)
-        self._show_series(report)
+        for key in ("before", "after"):
+            self.cumulative_chart.set_arrays(key, view.cumulative[key])
+            self.drawdown_chart.set_arrays(key, view.drawdown[key])
         symbols, before, after = view.contributions
         self.contribution_chart.set_data(symbols, before, after)
         self.contribution_chart.after_bars.setVisible(report.after is not None)
         self.heatmap.set_data(report.correlation.symbols, view.correlation)
-
-    def _show_series(self, report: RiskReport) -> None:
-        for key, side in (("before", report.before), ("after", report.after)):
-            cum = side.cumulative_return if side else None
-            dd = side.drawdown if side else None
-            self.cumulative_chart.set_series(key, cum.dates if cum else None, cum.values if cum else None)
-            self.drawdown_chart.set_series(key, dd.dates if dd else None, dd.values if dd else None)
 
     def show_error(self, message: str) -> None:
         self.error_label.setText(f"<b>Could not compute the risk figures.</b> {message}")

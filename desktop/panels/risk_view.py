@@ -9,15 +9,21 @@ of categories.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.schemas.results import RiskReport, RiskSide
+from engine.schemas.results import RiskReport, RiskSide, SeriesPoint
 
 __all__ = ["BAR_LIMIT", "CappedCategories", "RiskView", "contribution_bars", "correlation_array",
-           "prepare_risk_view", "top_categories"]
+           "dates_to_seconds", "prepare_risk_view", "top_categories"]
+
+
+def dates_to_seconds(dates: Sequence[dt.date]) -> np.ndarray:
+    """Dates as POSIX seconds at UTC midnight, the x unit of a ``DateAxisItem(utcOffset=0)``."""
+    return np.asarray(dates, dtype="datetime64[D]").astype("datetime64[s]").astype(np.float64)
 
 #: Bar charts with more categories than this show the largest ones and one "other (n)" bar.
 BAR_LIMIT = 25
@@ -93,15 +99,32 @@ def top_categories(labels: Sequence[str], series: Sequence[Sequence[float]], lim
     return CappedCategories(shown, capped, np.append(keep, -1), n_other, n)
 
 
+#: A chart curve's x (POSIX seconds, or the period index without dates) and y, or None (no side).
+Curve = tuple[np.ndarray, np.ndarray] | None
+
+
 @dataclass(frozen=True)
 class RiskView:
-    """A risk report with its chart arrays ready: the correlation matrix (NaN = undefined) and
-    the contribution bars (symbols, current, post-trade)."""
+    """A risk report with its chart arrays ready: the correlation matrix (NaN = undefined), the
+    contribution bars (symbols, current, post-trade), and the cumulative-return and drawdown
+    curves by side ("before", "after"), so the GUI thread converts no dates."""
 
     report: RiskReport
     correlation: np.ndarray
     contributions: tuple[list[str], list[float], list[float]]
+    cumulative: dict[str, Curve]
+    drawdown: dict[str, Curve]
+
+
+def _curve(series: SeriesPoint | None) -> Curve:
+    if series is None or not series.values:
+        return None
+    x = dates_to_seconds(series.dates) if series.dates else np.arange(len(series.values), dtype=float)
+    return x, np.asarray(series.values, dtype=float)
 
 
 def prepare_risk_view(report: RiskReport) -> RiskView:
-    return RiskView(report, correlation_array(report.correlation.matrix), contribution_bars(report))
+    sides = {"before": report.before, "after": report.after}
+    return RiskView(report, correlation_array(report.correlation.matrix), contribution_bars(report),
+                    cumulative={k: _curve(s.cumulative_return if s else None) for k, s in sides.items()},
+                    drawdown={k: _curve(s.drawdown if s else None) for k, s in sides.items()})

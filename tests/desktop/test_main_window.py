@@ -38,7 +38,12 @@ def test_edit_updates_model_trades_and_risk_panel(qtbot, window) -> None:
         assert window.model.setData(window.model.index(0, QTY), "600")
     report = blocker.args[0]
     assert window.model.holding(0).quantity == 600.0
+    # The Holdings tab is showing: the hidden tabs keep their results until they are shown.
+    assert window.deferred.pending(window.risk_tab) and card.before_text == old_text
+    window.tabs.setCurrentWidget(window.risk_tab)
+    assert not window.deferred.pending(window.risk_tab)
     assert card.before_text == card.spec.fmt(report.before.metrics.volatility) != old_text
+    window.tabs.setCurrentWidget(window.rebalance_tab)
     shown = [window.rebalance_tab.model.row_object(r) for r in range(window.rebalance_tab.model.rowCount())]
     expected = service.rebalance(RebalanceRequest(portfolio=window.model.portfolio(),
                                                   policy=window.settings_model.policy)).trades

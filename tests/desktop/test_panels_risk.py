@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from desktop.panels.charts import dates_to_seconds
+from desktop.panels.charts import DateLineChart, dates_to_seconds
 from desktop.panels.metric_cards import METRIC_SPECS
 from desktop.panels.risk_tab import RiskTab, contribution_bars
 from tests.desktop.test_panels_data import DATES, risk_report
@@ -61,14 +61,33 @@ def test_cumulative_and_drawdown_curves_equal_the_report_arrays(tab):
     tab.show_report(report)
     x = dates_to_seconds(DATES)
     for key, side in (("before", report.before), ("after", report.after)):
-        cx, cy = tab.cumulative_chart.curves[key].getData()
+        cx, cy = tab.cumulative_chart.curves[key].getOriginalDataset()
         np.testing.assert_array_equal(cx, x)
         np.testing.assert_array_equal(cy, side.cumulative_return.values)
-        dx, dy = tab.drawdown_chart.curves[key].getData()
+        dx, dy = tab.drawdown_chart.curves[key].getOriginalDataset()
         np.testing.assert_array_equal(dx, x)
         np.testing.assert_array_equal(dy, side.drawdown.values)  # positive losses, axis turned downwards
     assert tab.drawdown_chart.plot_item.getViewBox().yInverted()
     assert tab.cumulative_chart.getPlotItem().getAxis("bottom").__class__.__name__ == "DateAxisItem"
+
+
+def test_long_daily_curves_are_drawn_downsampled_with_every_peak(qtbot):
+    """5,000 daily points on a few hundred pixels: drawn as one min/max pair per pixel or so,
+    so the deepest drawdown and the highest point are still on screen."""
+    chart = DateLineChart([("before", "Current", "#1f77b4")], fill=True)
+    qtbot.addWidget(chart)
+    chart.resize(600, 280)
+    chart.show()
+    rng = np.random.default_rng(3)
+    x = np.arange(5_040) * 86_400.0 + 1e9
+    y = np.cumsum(rng.normal(0.0, 0.01, 5_040))
+    chart.set_arrays("before", (x, y))
+    curve = chart.curves["before"]
+    qtbot.waitUntil(lambda: len(curve.getData()[0]) < 2_000)
+    shown_x, shown_y = curve.getData()
+    assert len(shown_x) >= 2 * chart.plot_item.getViewBox().width() * 0.5  # still about a pair per pixel
+    assert shown_y.max() == y.max() and shown_y.min() == y.min()
+    np.testing.assert_array_equal(curve.getOriginalDataset()[1], y)
 
 
 def test_contribution_bars_are_the_shares_of_volatility(tab):

@@ -1,0 +1,51 @@
+"""Results for tabs nobody is looking at are rendered when the tab is next shown.
+
+After every edit the engine answers for four tabs at once (trades, risk, Monte Carlo,
+scenarios). Drawing the charts and tables of the three that are hidden cost the GUI thread
+50–110 ms each time, more while a 5,000-holding document opens and the workers compete for the
+GIL, and nobody saw them. So a hidden tab keeps only the latest thing to show (a result or an
+error, whichever came last) and shows it when it becomes the current tab. A window that is not
+on screen (offscreen renders, tests that never show it) renders at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+__all__ = ["DeferredTabs"]
+
+
+class DeferredTabs(QObject):
+    """Deliver renders to the pages of ``tabs``: now if the page is showing, else on its next showing."""
+
+    def __init__(self, tabs: QTabWidget) -> None:
+        super().__init__(tabs)
+        self._tabs = tabs
+        self._pending: dict[QWidget, Callable[[], None]] = {}
+        tabs.currentChanged.connect(self._shown)
+
+    def deliver(self, page: QWidget, render: Callable[[], None]) -> None:
+        """Run ``render`` now if ``page`` is the current tab (or the tabs are not on screen), else
+        keep it, replacing whatever was kept for ``page`` before."""
+        if self._tabs.currentWidget() is page or not self._tabs.isVisible():
+            self._pending.pop(page, None)
+            render()
+        else:
+            self._pending[page] = render
+
+    def pending(self, page: QWidget) -> bool:
+        return page in self._pending
+
+    def flush(self) -> None:
+        """Render everything kept (e.g. before grabbing every tab to an image)."""
+        while self._pending:
+            _, render = self._pending.popitem()
+            render()
+
+    def _shown(self, index: int) -> None:
+        render = self._pending.pop(self._tabs.widget(index), None)
+        if render is not None:
+            render()
