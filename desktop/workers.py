@@ -81,18 +81,27 @@ def _dump(model: Any) -> Any:
     return model.model_dump() if hasattr(model, "model_dump") else model
 
 
+def _portfolio(portfolio: Any) -> Any:
+    """The editor's draft checked in full by the engine, without re-validating each holding
+    (:func:`engine.document.checked_portfolio`); a dict is left for the service to validate."""
+    from engine.document import checked_portfolio
+    from engine.schemas import Portfolio
+
+    return checked_portfolio(portfolio) if isinstance(portfolio, Portfolio) else portfolio
+
+
 def job_rebalance(portfolio: Any, policy: Any) -> Any:
     """Trades for ``portfolio`` under ``policy`` (engine-validated in full, targets included)."""
     from engine import service
 
-    return service.rebalance({"portfolio": _dump(portfolio), "policy": _dump(policy)})
+    return service.rebalance({"portfolio": _portfolio(portfolio), "policy": _dump(policy)})
 
 
 def job_risk(portfolio: Any, settings: Any, post_trade_weights: dict[str, float] | None) -> Any:
     """The risk report before and, given post-trade weights, after the trades."""
     from engine import service
 
-    return service.analyse_risk({"portfolio": _dump(portfolio), "settings": _dump(settings),
+    return service.analyse_risk({"portfolio": _portfolio(portfolio), "settings": _dump(settings),
                                  "post_trade_weights": post_trade_weights})
 
 
@@ -107,7 +116,7 @@ def job_monte_carlo(portfolio: Any, settings: Any, *, progress: Callable[[float]
                     cancel: Callable[[], bool]) -> Any:
     from engine import service
 
-    return service.monte_carlo({"portfolio": _dump(portfolio), "monte_carlo": _dump(settings)},
+    return service.monte_carlo({"portfolio": _portfolio(portfolio), "monte_carlo": _dump(settings)},
                                progress=progress, cancel=cancel)
 
 
@@ -115,6 +124,6 @@ def job_scenarios(portfolio: Any, *, progress: Callable[[float], None], cancel: 
     """Every historical scenario replayed on the portfolio as it stands."""
     from engine import service
 
-    report = service.stress_test({"portfolio": _dump(portfolio), "monte_carlo": None, "scenarios": ["all"]},
+    report = service.stress_test({"portfolio": _portfolio(portfolio), "monte_carlo": None, "scenarios": ["all"]},
                                  progress=progress, cancel=cancel)
     return report.scenarios

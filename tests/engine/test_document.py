@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.document import (
+    checked_portfolio,
     FORMAT,
     VERSION,
     Document,
@@ -134,3 +135,18 @@ def test_normalise_targets_keeps_proportions() -> None:
 def test_normalised_targets_always_pass_the_engine(targets: list[float]) -> None:
     p = draft_portfolio({"holdings": [_holding(f"S{i}", t) for i, t in enumerate(targets)]})
     assert target_sum_problem(normalise_targets(p)) is None
+
+
+def test_checked_portfolio_is_the_full_validation_of_a_draft() -> None:
+    rows = [{"symbol": "SPY", "asset_class": "etf", "quantity": 10, "price": 500.0, "target_weight": 0.6},
+            {"symbol": "AGG", "asset_class": "etf", "quantity": 20, "price": 100.0, "target_weight": 0.4}]
+    draft = draft_portfolio({"name": "Two", "cash": 50.0, "holdings": rows})
+    assert checked_portfolio(draft) == validate(Portfolio, draft.model_dump())
+    # A draft whose targets do not sum to 1 is refused as the engine refuses it, under "portfolio".
+    uneven = draft_portfolio({"name": "Two", "holdings": [rows[0], {**rows[1], "target_weight": 0.3}]})
+    with pytest.raises(InvalidRequest) as caught:
+        checked_portfolio(uneven)
+    with pytest.raises(InvalidRequest) as engine:
+        validate(Portfolio, uneven.model_dump())
+    assert [d["loc"] for d in caught.value.details] == [["portfolio", *d["loc"]] for d in engine.value.details]
+    assert [d["msg"] for d in caught.value.details] == [d["msg"] for d in engine.value.details]
