@@ -47,7 +47,11 @@ def build_window(qsettings: QSettings | None = None, autosave_dir: Path | None =
 def open_first_document(window, document: str | Path | None = None, *, ask_recovery: bool = True,
                         sample_id: str = SAMPLE_ID) -> None:
     """Open ``document``; else recover an autosave after a crash (asking first); else the last
-    document; else the bundled sample."""
+    document; else the bundled sample. Once the window has painted (desktop/first_paint.py)."""
+    window.first_paint.call(lambda: _open_first(window, document, ask_recovery, sample_id))
+
+
+def _open_first(window, document: str | Path | None, ask_recovery: bool, sample_id: str) -> None:
     docs = window.documents
     if document is not None:
         docs.open(document)

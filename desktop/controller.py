@@ -72,7 +72,7 @@ class Controller(QObject):
     idle = Signal()
 
     def __init__(self, portfolio: Callable[[], Any], settings: Callable[[], Any], *,
-                 debounce_ms: int = 40, stress_delay_ms: int = 30, parent: QObject | None = None) -> None:
+                 debounce_ms: int = 40, stress_delay_ms: int = 120, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._portfolio, self._settings = portfolio, settings
         self._pool = QThreadPool(self)

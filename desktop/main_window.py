@@ -13,6 +13,7 @@ from desktop.api_switch import ApiSwitch
 from desktop.controller import ALL_KINDS, Controller
 from desktop.deferred_tabs import DeferredTabs
 from desktop.documents import DocumentManager, new_document
+from desktop.first_paint import FirstPaintGate
 from desktop.gc_policy import IdleCollector
 from desktop.holdings_model import HoldingsModel
 from desktop.holdings_panel import HoldingsPanel
@@ -70,10 +71,14 @@ class MainWindow(QMainWindow):
         self._compose_actions()
         self._compose_status()
         self._wire()
+        self.first_paint = FirstPaintGate(self.holdings_panel.view.viewport(), parent=self)
+        self.first_paint.call(self._load_catalogue)
+        self._update_title()
+
+    def _load_catalogue(self) -> None:
         self._catalogue_worker = Worker(_load_catalogue)
         self._catalogue_worker.signals.returned.connect(self._catalogue_loaded)
         self._catalogue_worker.start()
-        self._update_title()
 
     # --- composition --------------------------------------------------------------------------
     def _compose_panels(self) -> None:

@@ -284,6 +284,7 @@ class DateLineChart(pg.PlotWidget):
                 key_box.addItem(curve, name)
             self.curves[key] = curve
         _zero_line(self.plot_item, baseline)
+        self._baseline = baseline
 
     def set_series(self, key: str, dates: Sequence[dt.date] | None, values: Sequence[float] | None) -> None:
         """Replace one curve; ``dates`` None (a history without dates) plots against the period index."""
@@ -295,14 +296,33 @@ class DateLineChart(pg.PlotWidget):
 
     def set_arrays(self, key: str, xy: tuple[np.ndarray, np.ndarray] | None) -> None:
         """Replace one curve with ready arrays (x in POSIX seconds or period index); None hides it."""
-        curve = self.curves[key]
-        if xy is None:
-            curve.setData([], [])
-            curve.hide()
+        self.set_curves({key: xy})
+
+    def set_curves(self, curves: dict[str, tuple[np.ndarray, np.ndarray] | None]) -> None:
+        """Replace several curves at once, then fit the view to every shown curve in one step.
+
+        The range is set here rather than by pyqtgraph's auto-range, which settles it while
+        painting and so draws every update twice."""
+        for key, xy in curves.items():
+            curve = self.curves[key]
+            if xy is None:
+                curve.setData([], [])
+                curve.hide()
+            else:
+                curve.setData(*xy)
+                curve.show()
+        shown = [c.getOriginalDataset() for c in self.curves.values() if c.isVisible()]
+        shown = [(x, y) for x, y in shown if x is not None and len(x)]
+        if not shown:
+            self.plot_item.enableAutoRange()
             return
-        curve.setData(*xy)
-        curve.show()
-        self.plot_item.enableAutoRange()
+        ys = [y[np.isfinite(y)] for _, y in shown]
+        ys = [y for y in ys if y.size] or [np.zeros(1)]
+        y_lo, y_hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
+        y_lo, y_hi = min(y_lo, self._baseline), max(y_hi, self._baseline)
+        self.plot_item.disableAutoRange()
+        self.plot_item.setRange(xRange=(min(float(x[0]) for x, _ in shown), max(float(x[-1]) for x, _ in shown)),
+                                yRange=(y_lo, y_hi if y_hi > y_lo else y_lo + 1e-9), padding=0.02)
 
 
 class FanChart(pg.PlotWidget):

@@ -101,9 +101,8 @@ class RiskTab(QWidget):
         self.notes_label.setVisible(bool(notes))
         self.cards.set_metrics(report.before.metrics, report.after.metrics if report.after else None,
                                w, report.benchmark)
-        for key in ("before", "after"):
-            self.cumulative_chart.set_arrays(key, view.cumulative[key])
-            self.drawdown_chart.set_arrays(key, view.drawdown[key])
+        self.cumulative_chart.set_curves(view.cumulative)
+        self.drawdown_chart.set_curves(view.drawdown)
         symbols, before, after = view.contributions
         self.contribution_chart.set_data(symbols, before, after)
         self.contribution_chart.after_bars.setVisible(report.after is not None)
