@@ -214,7 +214,9 @@ def _window(tmp: Path) -> Any:
 
 
 def _idle(window: Any, timeout_s: float = 300.0) -> None:
-    if not wait_until(lambda: not window.controller.is_busy(), timeout_s):
+    """Until start-up has finished (engine loaded, catalogue read: ``window.warm``) and no
+    computation is running or due."""
+    if not wait_until(lambda: window.warm and not window.controller.is_busy(), timeout_s):
         raise RuntimeError(f"the engine was still busy after {timeout_s:.0f} s")
 
 

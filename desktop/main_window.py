@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
@@ -37,7 +37,14 @@ _FILTER = f"Portfolio documents (*{SUFFIX} *.json);;All files (*)"
 _SECTION_KINDS = {"policy": ("rebalance",), "risk": ("risk",), "monte_carlo": ("montecarlo",)}
 
 
-def _load_catalogue() -> Any:
+def _warm_up() -> Any:
+    """The symbol catalogue (parsing the bundled prices), and the engine modules every
+    computation imports: done once, off the GUI thread, right after the first paint, so that
+    neither the first edit nor the first document opened waits behind them for the GIL."""
+    import engine.rebalance
+    import engine.risk_report
+    import engine.scenarios
+    import engine.stress  # noqa: F401 - imported for the side effect of being loaded
     from engine import service
 
     return service.catalogue()
@@ -45,6 +52,9 @@ def _load_catalogue() -> Any:
 
 class MainWindow(QMainWindow):
     """The application window.
+
+    ``warmedUp`` is emitted once the engine is loaded and the catalogue read (after the first
+    paint); ``warm`` says whether that has happened.
 
     Parameters
     ----------
@@ -55,6 +65,8 @@ class MainWindow(QMainWindow):
     debounce_ms
         Quiet time after an edit before the engine runs.
     """
+
+    warmedUp = Signal()
 
     def __init__(self, qsettings: QSettings, autosave_dir: Path, *, debounce_ms: int = 40) -> None:
         super().__init__()
@@ -72,13 +84,19 @@ class MainWindow(QMainWindow):
         self._compose_status()
         self._wire()
         self.first_paint = FirstPaintGate(self.holdings_panel.view.viewport(), parent=self)
-        self.first_paint.call(self._load_catalogue)
+        self.warm = False  # True once _warm_up has run (the catalogue is in the completer)
+        self.first_paint.call(self._warm_up)
         self._update_title()
 
-    def _load_catalogue(self) -> None:
-        self._catalogue_worker = Worker(_load_catalogue)
-        self._catalogue_worker.signals.returned.connect(self._catalogue_loaded)
-        self._catalogue_worker.start()
+    def _warm_up(self) -> None:
+        self._warm_worker = Worker(_warm_up)
+        self._warm_worker.signals.returned.connect(self._catalogue_loaded)
+        self._warm_worker.signals.finished.connect(self._warmed)
+        self._warm_worker.start()
+
+    def _warmed(self) -> None:
+        self.warm = True
+        self.warmedUp.emit()
 
     # --- composition --------------------------------------------------------------------------
     def _compose_panels(self) -> None:

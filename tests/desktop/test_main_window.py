@@ -104,3 +104,22 @@ def test_smoke_mode_exits_zero(qtbot, tmp_path) -> None:
     png = tmp_path / "smoke.png"
     assert main(["--smoke", str(png)]) == 0
     assert QImage(str(png)).width() > 0
+
+
+def test_start_up_work_waits_for_the_first_paint(qtbot, qsettings, tmp_path, monkeypatch) -> None:
+    """The first document and the warm-up (engine, catalogue) start once the window has painted."""
+    from desktop.app import SAMPLE_ID, open_first_document
+
+    w = build_window(qsettings, tmp_path / "autosave", debounce_ms=10)
+    opened: list[str] = []
+    monkeypatch.setattr(w.documents, "open_startup", lambda sample_id: opened.append(sample_id))
+    open_first_document(w, None, ask_recovery=False)
+    assert not w.first_paint.open and not opened and not w.warm and w.holdings_panel.symbol_delegate.completions == []
+    w.show()
+    with qtbot.waitSignal(w.warmedUp, timeout=60_000):
+        pass
+    assert w.first_paint.open and opened == [SAMPLE_ID] and w.warm
+    assert "SPY" in w.holdings_panel.symbol_delegate.completions
+    w.undo_stack.setClean()
+    w.close()
+    w.deleteLater()
