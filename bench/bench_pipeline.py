@@ -7,8 +7,8 @@ series, as an advisor's book of mutual funds would be. Issue 6 asks for ≤ 1 s.
 Three cases, reported separately because they differ by an order of magnitude:
 
 * cold: a fresh interpreter and an empty data directory; from the first line of the process to
-  the finished record, so it includes importing the engine (numpy, pandas, pydantic, scipy.sparse,
-  clarabel; not cvxpy, which the engine no longer uses at run time: the note says if it was) and
+  the finished record, so it includes importing the engine (numpy, pandas, pydantic,
+  clarabel; not cvxpy or scipy.sparse, which the optimiser no longer needs: the note says if cvxpy was) and
   the walk-forward skill evaluation, which is then cached in the run store;
 * warm: the same process and store again (imports done, skill cached): a user's next run;
 * warm, skill not cached: imports done, but a new store each time, so the walk-forward runs.

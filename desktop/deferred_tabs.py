@@ -24,28 +24,30 @@ class DeferredTabs(QObject):
     def __init__(self, tabs: QTabWidget) -> None:
         super().__init__(tabs)
         self._tabs = tabs
-        self._pending: dict[QWidget, Callable[[], None]] = {}
+        self._pending: dict[QWidget, tuple[Callable[[], None], bool]] = {}  # page -> (render, is an error)
         tabs.currentChanged.connect(self._shown)
 
-    def deliver(self, page: QWidget, render: Callable[[], None]) -> None:
+    def deliver(self, page: QWidget, render: Callable[[], None], *, error: bool = False) -> None:
         """Run ``render`` now if ``page`` is the current tab (or the tabs are not on screen), else
-        keep it, replacing whatever was kept for ``page`` before."""
+        keep it, replacing whatever was kept for ``page`` before. ``error``: it shows a failure,
+        which :meth:`started` drops."""
         if self._tabs.currentWidget() is page or not self._tabs.isVisible():
             self._pending.pop(page, None)
             render()
         else:
-            self._pending[page] = render
+            self._pending[page] = (render, error)
+
+    def started(self, page: QWidget) -> None:
+        """A new computation for ``page`` began: a failure kept from the one before is stale (shown
+        now, it would sit beside the new run's busy state); a kept result still stands."""
+        kept = self._pending.get(page)
+        if kept is not None and kept[1]:
+            del self._pending[page]
 
     def pending(self, page: QWidget) -> bool:
         return page in self._pending
 
-    def flush(self) -> None:
-        """Render everything kept (e.g. before grabbing every tab to an image)."""
-        while self._pending:
-            _, render = self._pending.popitem()
-            render()
-
     def _shown(self, index: int) -> None:
-        render = self._pending.pop(self._tabs.widget(index), None)
-        if render is not None:
-            render()
+        kept = self._pending.pop(self._tabs.widget(index), None)
+        if kept is not None:
+            kept[0]()

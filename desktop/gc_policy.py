@@ -11,7 +11,9 @@ collections reclaimed 0 objects): they were pure cost.
 So automatic full collections are made a hundred times rarer (a safety net), and the full
 collection runs instead once the engine has been idle for a moment. The first one also freezes
 what survives it (:func:`gc.freeze`): modules, classes and the window, which live as long as the
-process, so later collections walk only newer objects. Young collections are untouched.
+process, and the first document's objects and results, so later collections walk only newer
+objects. The price: cycles among those frozen objects are never collected (memory only; the
+engine's results are plain trees). Young collections are untouched.
 """
 
 from __future__ import annotations

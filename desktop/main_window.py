@@ -226,7 +226,7 @@ class MainWindow(QMainWindow):
     # --- slots --------------------------------------------------------------------------------
     def _computation_failed(self, kind: str, message: str) -> None:
         tab = self._tab_for(kind)
-        self.deferred.deliver(tab, lambda: tab.show_error(message))
+        self.deferred.deliver(tab, lambda: tab.show_error(message), error=True)
         if kind == "rebalance":
             self.model.set_analysis(None)
 
@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
     def _busy_changed(self, kind: str, busy: bool) -> None:
         if busy:
             self.collector.busy()
+            self.deferred.started(self._tab_for(kind))
         self._tab_for(kind).set_busy(busy)
         self.busy_label.setText("Computing…" if self.controller.is_busy() else "")
 

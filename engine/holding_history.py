@@ -228,7 +228,8 @@ def portfolio_returns(portfolio: Portfolio, *, history: AssetHistory | None = No
     held = [(i, column[s.key]) for i, s in enumerate(sources) if s.key is not None]
     values = np.zeros((len(window.index), len(sources)))
     values[:, [i for i, _ in held]] = window.matrix[:, [j for _, j in held]]
-    frame = pd.DataFrame(values, index=window.index, columns=[h.symbol for h in portfolio.holdings])
+    # A copy of the kept index (it shares the dates): renaming one frame's index must not rename the next.
+    frame = pd.DataFrame(values, index=window.index.copy(), columns=[h.symbol for h in portfolio.holdings])
     warnings = [*window.warnings, *(s.warning for s in sources if s.warning)]
     if portfolio.base_currency != "USD":
         warnings.append(f"Market data is in USD; returns are USD returns, not {portfolio.base_currency} returns.")

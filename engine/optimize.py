@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InvalidRequest
-from engine.optimize_qp import build_qp, solve_qp
+from engine.optimize_qp import NO_SOLUTION, build_qp, solve_qp
 from engine.schemas.ai import ForecastResult, OptimizedTargets, OptimizeSettings, TiltExplanation
 
 SOLVER = "CLARABEL"
@@ -130,8 +130,9 @@ def _cholesky_test(a: np.ndarray, block: int = 256) -> None:
 
     ``a = [[A, B], [Bᵀ, C]]`` is positive definite iff ``A`` and ``C − BᵀA⁻¹B`` are. Above about
     256 rows OpenBLAS runs its Cholesky on several threads with many synchronisation points; on a
-    busy 2-core machine that took 0.24 s for 500 assets instead of 4 ms, while these halves (at
-    most ``block`` rows each) and one product stay at 2–3 ms either way.
+    busy 2-core machine that took 0.24 s for 500 assets instead of 4 ms, while two halves and one
+    product stay at 2–3 ms either way. Only the second half recurses, so the first is factored
+    whole: at most ``block`` rows up to ``2 * block`` assets, more above that.
     """
     n = len(a)
     if n <= block:
@@ -252,9 +253,12 @@ def optimize_targets(inputs: OptimizeInputs, settings: OptimizeSettings | Mappin
         if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
             raise  # KeyboardInterrupt, SystemExit: not a solver failure
         return _fallback(x, st, f"the solver failed ({type(exc).__name__}: {exc}); the strategic targets are kept")
-    if sol.weights is None:
+    if sol.weights is None and sol.status in NO_SOLUTION:
         return _fallback(x, st, f"the solver found no solution ({sol.status}): no weights satisfy every "
                                 "constraint together; the strategic targets are kept", sol.status)
+    if sol.weights is None:  # stopped at a limit or failed numerically: says nothing about the constraints
+        return _fallback(x, st, f"the solver stopped without a solution ({sol.status}); the strategic targets "
+                                "are kept", sol.status)
     weights = _clean(sol.weights, data)
     broken = _violations(weights, x, st, data)
     if broken:

@@ -35,12 +35,18 @@ import numpy as np
 LINEAR_SOLVERS = ("faer", "qdldl")
 
 # Clarabel's statuses, named as cvxpy names them (what the results reported before).
+# Limits and numerical failures become "user_limit" and "solver_error", cvxpy's names for them.
 _STATUS = {"Solved": "optimal", "AlmostSolved": "optimal_inaccurate", "PrimalInfeasible": "infeasible",
            "AlmostPrimalInfeasible": "infeasible_inaccurate", "DualInfeasible": "unbounded",
-           "AlmostDualInfeasible": "unbounded_inaccurate"}
+           "AlmostDualInfeasible": "unbounded_inaccurate", "MaxIterations": "user_limit", "MaxTime": "user_limit",
+           "NumericalError": "solver_error", "InsufficientProgress": "solver_error", "Unsolved": "solver_error",
+           "CallbackTerminated": "solver_error"}
 OPTIMAL = ("optimal", "optimal_inaccurate")
+#: Statuses that mean the constraints (or the objective) admit no optimum, as opposed to a solver
+#: that stopped early or failed numerically.
+NO_SOLUTION = ("infeasible", "infeasible_inaccurate", "unbounded", "unbounded_inaccurate")
 
-__all__ = ["LINEAR_SOLVERS", "OPTIMAL", "QP", "Csc", "QPSolution", "build_qp", "solve_qp"]
+__all__ = ["LINEAR_SOLVERS", "NO_SOLUTION", "OPTIMAL", "QP", "Csc", "QPSolution", "build_qp", "solve_qp"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +219,7 @@ def solve_qp(qp: QP) -> QPSolution:
         iterations += int(solution.iterations)
     seconds = time.perf_counter() - started
     name = str(solution.status)
-    status = _STATUS.get(name, name)
+    status = _STATUS.get(name, f"solver_error ({name})")
     ok = status in OPTIMAL and solution.x is not None and len(solution.x) == 2 * qp.n
     weights = np.asarray(solution.x, dtype=float)[:qp.n] if ok else None
     return QPSolution(weights=weights, status=status, seconds=seconds, iterations=iterations,

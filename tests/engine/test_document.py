@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.document import (
-    checked_portfolio,
     FORMAT,
     VERSION,
     Document,
+    checked_portfolio,
     document_from_dict,
     document_to_dict,
     draft_portfolio,

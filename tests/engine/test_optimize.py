@@ -72,7 +72,9 @@ def test_a_feasible_problem_is_optimised_and_beats_the_strategic_targets(seed, n
     res = optimize_targets(x, s)
     assert res.status == "optimised", res.reason
     _assert_constraints(res, x, s)
-    assert res.objective >= objective_value(x.strategic, x, s) - 1e-9
+    # Within the solver's tolerance (Clarabel stops at 1e-8 gaps): where no tilt helps, the optimum
+    # is the strategic allocation itself, returned with round-off of that order.
+    assert res.objective >= objective_value(x.strategic, x, s) - 1e-8
 
 
 def test_two_assets_match_the_closed_form() -> None:

@@ -206,8 +206,9 @@ def test_a_second_refined_attempt_when_the_first_is_not_certified(fake) -> None:
 
 
 @pytest.mark.parametrize(("status", "x", "error", "expected"), [
-    ("NumericalError", None, None, "the solver found no solution (NumericalError)"),
-    ("MaxIterations", None, None, "the solver found no solution (MaxIterations)"),
+    ("NumericalError", None, None, "the solver stopped without a solution (solver_error)"),
+    ("MaxIterations", None, None, "the solver stopped without a solution (user_limit)"),
+    ("PrimalInfeasible", None, None, "the solver found no solution (infeasible): no weights satisfy every"),
     ("Solved", [5.0, -4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], None, "the solver's weights break the turnover limit"),
     (None, None, RuntimeError("numerical trouble"), "the solver failed (RuntimeError: numerical trouble)"),
     (None, None, type("PanicException", (BaseException,), {})("rust panicked"), "the solver failed (PanicException"),

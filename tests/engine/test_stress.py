@@ -340,10 +340,10 @@ def test_kept_draws_are_the_fresh_draws(method):
     mc_draws.clear_index_cache()
     for kept, fresh in zip(mc_draws.run_indices(method, 8, paths, 20, 50, 4.0), first, strict=True):
         np.testing.assert_array_equal(kept, fresh)
-    # Any other seed, size, horizon, history length or block length is another draw.
+    # Another seed, history length or horizon is another draw.
     for args in [(9, paths, 20, 50), (8, paths, 20, 51), (8, paths, 21, 50)]:
         assert not np.array_equal(mc_draws.run_indices(method, *args, 4.0)[0][:20, :100], first[0][:20, :100])
-    # A run too large to keep is drawn chunk by chunk instead, and the results are the same.
+    # A run too large to keep is not kept (drawn chunk by chunk: test_runs_with_and_without_kept_draws_agree).
     assert mc_draws.run_indices(method, 8, 200_000, 252, 50) is None
 
 
