@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 __all__ = [
+    "SingleJob",
     "Worker",
     "WorkerSignals",
     "job_monte_carlo",
@@ -74,6 +75,70 @@ class Worker(QRunnable):
     def start(self, pool: QThreadPool | None = None) -> Worker:
         (pool or QThreadPool.globalInstance()).start(self)
         return self
+
+
+class SingleJob(QObject):
+    """One job at a time on its own one-thread pool, for a tab with a "Run" button.
+
+    ``ended`` comes first, once per job, as soon as it has answered (or, failing that, when it
+    finishes); then ``returned(result, basis)`` with the ``basis`` given to :meth:`start`, or
+    ``errored(exception)``. ``progress`` relays the job's progress.
+    """
+
+    returned = Signal(object, object)
+    errored = Signal(object)
+    progress = Signal(float)
+    ended = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._worker: Worker | None = None
+        self._basis: Any = None
+
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def start(self, fn: Callable[..., Any], *args: Any, basis: Any = None, cancellable: bool = False) -> bool:
+        """Run ``fn(*args)`` unless a job is running (then nothing happens and False comes back)."""
+        if self._worker is not None:
+            return False
+        worker = Worker(fn, *args, cancellable=cancellable)
+        # Bound methods only: Qt drops the connections if this object is deleted before the worker ends.
+        worker.signals.progress.connect(self.progress)
+        worker.signals.returned.connect(self._returned)
+        worker.signals.errored.connect(self._errored)
+        worker.signals.finished.connect(self._finished)
+        self._basis = basis
+        self._worker = worker.start(self._pool)
+        return True
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel a running job and wait for it (from the window's close)."""
+        self.cancel()
+        self._pool.waitForDone(timeout_ms)
+
+    def _end(self) -> None:
+        self._worker = None
+        self.ended.emit()
+
+    def _returned(self, result: Any) -> None:
+        self._end()
+        self.returned.emit(result, self._basis)
+
+    def _errored(self, exc: BaseException) -> None:
+        self._end()
+        self.errored.emit(exc)
+
+    def _finished(self) -> None:
+        # Normally ``returned`` or ``errored`` ended the job already; a newer job must not be ended here.
+        if self._worker is not None and self.sender() is self._worker.signals:
+            self._end()
 
 
 # --- jobs: module-level functions the workers run ---------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtCore import (
     QModelIndex,
     Qt,
-    QThreadPool,
     Signal,
 )
 from PySide6.QtWidgets import (
@@ -46,7 +45,7 @@ from desktop.panels.charts import GroupedBarChart
 from desktop.panels.formatting import BANNER_STYLES, date_text, pct
 from desktop.panels.table_models import result_table
 from desktop.panels.target_commands import SAME, apply_state, use_targets_command
-from desktop.workers import Worker
+from desktop.workers import SingleJob
 from engine.schemas import Portfolio, RebalancePolicy
 from engine.schemas.ai import PortfolioTargets
 
@@ -102,12 +101,12 @@ class AiTargetsTab(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._model, self._policy = model, policy
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._worker: Worker | None = None
+        self.job = SingleJob(self)
+        self.job.ended.connect(lambda: self._set_busy(False))
+        self.job.returned.connect(self.show_result)
+        self.job.errored.connect(self._errored)
         self.result: PortfolioTargets | None = None
         self._basis: Portfolio | None = None
-        self._pending_basis: Portfolio | None = None
         self.table_model = AiTargetsTableModel(self)
         self._build()
         self._layout()
@@ -186,46 +185,27 @@ class AiTargetsTab(QWidget):
 
     # --- running ----------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        return self._worker is not None
+        return self.job.busy()
 
     def run(self) -> None:
         """Start a forecast and optimisation of the portfolio as it stands (ignored while one runs)."""
-        if self._worker is not None:
+        if self.job.busy():
             return
         portfolio = self._model.portfolio()
         request = build_optimize_request(portfolio, self._policy() if self._policy else None)
         self._banner("", None)
         self._set_busy(True)
-        worker = Worker(job_optimize, request)
-        # Bound methods only: Qt drops the connection if the tab is deleted before the worker ends.
-        worker.signals.returned.connect(self._returned)
-        worker.signals.errored.connect(self._errored)
-        worker.signals.finished.connect(self._finished)
-        self._pending_basis = portfolio
-        self._worker = worker.start(self._pool)
+        self.job.start(job_optimize, request, basis=portfolio)
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Wait for a running optimisation (call from the window's close)."""
-        self._pool.waitForDone(timeout_ms)
+        self.job.shutdown(timeout_ms)
 
     def _set_busy(self, busy: bool) -> None:
-        if not busy:
-            self._worker = None
         self.run_button.setEnabled(not busy)
         self.busy.setVisible(busy)
 
-    def _returned(self, result: Any) -> None:
-        # The run is over once it has answered: the buttons need not wait for ``finished``.
-        self._set_busy(False)
-        self.show_result(result, self._pending_basis)
-
-    def _finished(self) -> None:
-        # Normally ``returned`` or ``errored`` ended the run already; a newer run must not be ended here.
-        if self._worker is not None and self.sender() is self._worker.signals:
-            self._set_busy(False)
-
     def _errored(self, exc: BaseException) -> None:
-        self._set_busy(False)
         message = error_message(exc)
         stale = " The figures below are from the last successful run." if self.result else ""
         self._banner(f"<b>Could not forecast and optimise.</b> {message}{stale}", "error")

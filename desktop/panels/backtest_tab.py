@@ -18,7 +18,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QPersistentModelIndex,
     Qt,
-    QThreadPool,
     Signal,
 )
 from PySide6.QtGui import QColor
@@ -39,7 +38,7 @@ from desktop.controller import error_message
 from desktop.panels.charts import FormatAxis, dates_to_seconds, style_plot
 from desktop.panels.formatting import BANNER_STYLES, DASH, date_text, money, money_short, pct, signed_pct
 from desktop.panels.table_models import result_table
-from desktop.workers import Worker
+from desktop.workers import SingleJob
 from engine.schemas import Portfolio, RebalancePolicy
 from engine.schemas.backtest import BacktestPolicyResult, BacktestResult
 
@@ -262,11 +261,12 @@ class BacktestTab(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._model, self._policy = model, policy
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._worker: Worker | None = None
+        self.job = SingleJob(self)
+        self.job.ended.connect(lambda: self._set_busy(False))
+        self.job.progress.connect(self.set_progress)
+        self.job.returned.connect(self.show_result)
+        self.job.errored.connect(self._errored)
         self._basis: Portfolio | None = None
-        self._pending_basis: Portfolio | None = None
         self.result: BacktestResult | None = None
         self.stats_model = BacktestStatsModel(self)
         self._build()
@@ -324,60 +324,38 @@ class BacktestTab(QWidget):
 
     # --- running --------------------------------------------------------------------------------------
     def is_busy(self) -> bool:
-        return self._worker is not None
+        return self.job.busy()
 
     def run(self) -> None:
         """Start a backtest of the portfolio and policy as they stand (ignored while one runs)."""
-        if self._worker is not None:
+        if self.job.busy():
             return
         portfolio = self._model.portfolio()
         request = build_backtest_request(portfolio, self._policy() if self._policy else None)
         self._banner("", None)
         self._set_busy(True)
-        worker = Worker(job_backtest, request, cancellable=True)
-        worker.signals.progress.connect(self.set_progress)
-        # Bound methods only: Qt drops the connection if the tab is deleted before the worker ends.
-        worker.signals.returned.connect(self._returned)
-        worker.signals.errored.connect(self._errored)
-        worker.signals.finished.connect(self._finished)
-        self._pending_basis = portfolio
-        self._worker = worker.start(self._pool)
+        self.job.start(job_backtest, request, basis=portfolio, cancellable=True)
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        if self.job.busy():
+            self.job.cancel()
             self.cancel_button.setEnabled(False)
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Cancel a running backtest and wait for it (call from the window's close)."""
-        self.cancel()
-        self._pool.waitForDone(timeout_ms)
+        self.job.shutdown(timeout_ms)
 
     def set_progress(self, fraction: float) -> None:
         self.progress.setValue(round(min(max(fraction, 0.0), 1.0) * 100))
 
     def _set_busy(self, busy: bool) -> None:
-        if not busy:
-            self._worker = None
-        else:
+        if busy:
             self.progress.setValue(0)
         self.run_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
-    def _returned(self, result: Any) -> None:
-        # The run is over once it has answered: the buttons need not wait for ``finished``.
-        self._set_busy(False)
-        self.show_result(result, self._pending_basis)
-
-    def _finished(self) -> None:
-        # Normally ``returned`` or ``errored`` ended the run already; a newer run must not be ended here.
-        if self._worker is not None and self.sender() is self._worker.signals:
-            self._set_busy(False)
-
     def _errored(self, exc: BaseException) -> None:
         from engine.errors import Cancelled
-
-        self._set_busy(False)
 
         kept = " The figures below are from the last completed run." if self.result else ""
         if isinstance(exc, Cancelled):
@@ -413,7 +391,7 @@ class BacktestTab(QWidget):
                 f"returns ({years:.1f} years) &nbsp;·&nbsp; {money(r.initial_value)} {start}")
 
     def _note_stale(self) -> None:
-        if self.result is None or self._worker is not None or self._basis is None:
+        if self.result is None or self.job.busy() or self._basis is None:
             return
         stale = self._model.portfolio() != self._basis
         self._banner("The portfolio changed since this backtest: press <b>Run backtest</b> to replay it."
