@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import signal
 import sys
 import threading
@@ -12,6 +13,16 @@ from types import FrameType
 DEFAULT_PORT = 8765
 
 
+def _count(text: str, least: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {least} or more, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rebalancer-api", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -19,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--token", default=None,
                         help="bearer token to require (default: $REBALANCER_API_TOKEN, else a random one)")
+    parser.add_argument("--processes", type=_count, default=None,
+                        help="engine worker processes (default: one per core, at most 4; 0 computes in the "
+                             "server's threads)")
+    parser.add_argument("--threads", type=lambda t: _count(t, 1), default=4, help="HTTP worker threads (default 4)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host (anyone who can reach it and has the token can use it)")
     return parser
@@ -27,10 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server in the foreground; returns the process exit code."""
     args = _parser().parse_args(argv)
-    from api.server import EmbeddedServer
+    from api.server import EmbeddedServer, default_processes
 
+    processes = default_processes() if args.processes is None else args.processes
     try:
-        server = EmbeddedServer(host=args.host, port=args.port, token=args.token, allow_remote=args.allow_remote)
+        server = EmbeddedServer(host=args.host, port=args.port, token=args.token, allow_remote=args.allow_remote,
+                                threads=args.threads, processes=processes)
         server.start()
     except (ValueError, OSError) as exc:
         print(f"rebalancer-api: {exc}", file=sys.stderr)
@@ -43,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_signal)
     print(f"Smart Portfolio Rebalancer API listening on {server.url}", flush=True)
     print(f"Token: {server.token}", flush=True)
+    print(f"Engine processes: {processes}" + (" (computing in the server's threads)" if not processes else ""),
+          flush=True)
     print(f"Try: curl -H 'Authorization: Bearer {server.token}' {server.url}/api/scenarios", flush=True)
     try:
         # wait() with a timeout, so Ctrl+C (KeyboardInterrupt) is delivered promptly.
@@ -58,4 +77,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    multiprocessing.freeze_support()  # engine worker processes, should this ever be frozen
     sys.exit(main())

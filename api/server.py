@@ -14,6 +14,7 @@ A request already received is answered before the sockets close unless the timeo
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 
 from api.auth import resolve_token
+from api.engine_pool import POOL_KEY, EnginePool
 
 _POLL = 0.01  # seconds between checks for in-flight requests while draining
 
@@ -41,6 +43,12 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+def default_processes() -> int:
+    """Engine processes for a served API: one per core, at most 4 (each holds its own copy of
+    the engine and the bundled data, about 150 MB)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def _busy(server: BaseWSGIServer) -> bool:
@@ -69,10 +77,16 @@ class EmbeddedServer:
         it replaces the app's token.
     threads
         waitress worker threads.
+    processes
+        Engine worker processes for the compute endpoints (:mod:`api.engine_pool`): 0 runs the
+        engine in the request threads; the CLI and the desktop app pass
+        :func:`default_processes`. Spawned at :meth:`start` (each takes a second or two to import
+        the engine, in the background), ended at :meth:`stop`.
     """
 
     def __init__(self, app: Flask | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None, allow_remote: bool = False, threads: int = 4) -> None:
+                 token: str | None = None, allow_remote: bool = False, threads: int = 4,
+                 processes: int = 0) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback address {host!r}; "
                              "allow it explicitly (allow_remote=True, --allow-remote)")
@@ -82,7 +96,9 @@ class EmbeddedServer:
             app = create_app({"API_TOKEN": resolve_token(token)})
         elif token is not None:
             app.config["API_TOKEN"] = resolve_token(token)
-        self.app, self.host, self._port, self.threads = app, host, port, threads
+        if processes < 0:
+            raise ValueError(f"processes must be 0 or more, not {processes}")
+        self.app, self.host, self._port, self.threads, self.processes = app, host, port, threads, processes
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -112,13 +128,30 @@ class EmbeddedServer:
         with self._lock:
             if self._server is not None:
                 raise RuntimeError("the server is already started")
+            if self.processes and POOL_KEY in self.app.extensions:
+                raise RuntimeError("this app is already served with engine processes by another server")
             # waitress binds and listens in the constructor, so the port is known and live here.
             server: Any = create_server(self.app, host=self.host, port=self._port, threads=self.threads,
                                         ident="rebalancer-api", clear_untrusted_proxy_headers=True)
             self._port = int(server.effective_port)  # waitress reports it as a str
+            if self.processes:
+                try:
+                    self.app.extensions[POOL_KEY] = EnginePool(self.processes)
+                except BaseException:
+                    server.task_dispatcher.shutdown()
+                    server.close()
+                    raise
             self._server = server
             self._thread = threading.Thread(target=server.run, name=f"rebalancer-api:{self._port}", daemon=True)
             self._thread.start()
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> EmbeddedServer:
+        """Return once the engine processes (if any) have started and imported the engine: until
+        then, their start-up competes for the CPU and the first compute requests wait for it."""
+        pool = self.app.extensions.get(POOL_KEY) if self.processes else None
+        if pool is not None:
+            pool.wait_ready(timeout)
         return self
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -139,6 +172,9 @@ class EmbeddedServer:
             server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
             thread.join(max(deadline - time.monotonic(), 0.0))
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(deadline - time.monotonic(), 0.0))
+            pool = self.app.extensions.pop(POOL_KEY, None) if self.processes else None
+            if pool is not None:  # idle now: its workers exit at once
+                pool.close(max(deadline - time.monotonic(), 0.2))
             self._thread = None
 
     def __enter__(self) -> EmbeddedServer:

@@ -2,14 +2,16 @@
 
 ``--screenshot DIR`` renders every tab with the bundled sample to PNG files and exits;
 ``--smoke [PNG]`` opens the window, computes a rebalance, starts the local API, queries it over
-HTTP, writes a screenshot and exits 0 (nonzero on any failure). Both use a throw-away settings
-and autosave folder, and the offscreen platform when there is no display.
+HTTP (the seed's rebalance too, answered by an engine worker process), writes a screenshot and
+exits 0 (nonzero on any failure). Both use a throw-away settings and autosave folder, and the
+offscreen platform when there is no display.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -122,8 +124,12 @@ def screenshot(out_dir: Path) -> int:
     return 0
 
 
-def _http_json(url: str, token: str | None = None) -> Any:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+def _http_json(url: str, token: str | None = None, body: Any = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode("utf-8"), "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read().decode("utf-8"))
 
@@ -142,6 +148,9 @@ def smoke(png: str) -> int:
                 raise RuntimeError("the local API did not start")
             health = _http_json(f"{window.api.url}/api/health")
             samples = _http_json(f"{window.api.url}/api/sample-portfolios", window.api.token)
+            from api.examples import SEED_REBALANCE  # answered by an engine worker process
+
+            seed = _http_json(f"{window.api.url}/api/rebalance", window.api.token, SEED_REBALANCE)
             window.tabs.setCurrentIndex(1)
             _grab(window, path)
         except Exception as exc:
@@ -150,7 +159,8 @@ def smoke(png: str) -> int:
         finally:
             window.shutdown()
     print(f"ok: {len(trades)} trade lines; API {health.get('status', health)!s:.40}; "
-          f"{len(json.dumps(samples))} bytes of sample portfolios; screenshot {path}")
+          f"{len(json.dumps(samples))} bytes of sample portfolios; seed rebalance over HTTP: "
+          f"{len(seed['trades'])} trade lines, P(loss) {seed['stress']['probability_of_loss']:.3f}; screenshot {path}")
     return 0
 
 
@@ -169,4 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # The local API's engine worker processes are spawned from this executable when frozen.
+    multiprocessing.freeze_support()
     sys.exit(main())

@@ -34,6 +34,18 @@ class RebalancerError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, "details": self.details}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (the API's worker processes send errors back): the default would call
+        # ``cls(*args)`` and lose the details, or rebuild a DataError's message twice.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[RebalancerError], args: tuple[Any, ...], state: dict[str, Any]) -> RebalancerError:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class InvalidRequest(RebalancerError):
     """A request (portfolio, policy, settings) failed validation. ``details`` names each field."""

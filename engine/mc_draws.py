@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["CHUNK_PATHS", "INDEX_CACHE_BYTES", "bootstrap_indices", "chunk_generator", "clear_index_cache",
-           "run_indices", "stationary_bootstrap_indices"]
+           "kept_run", "run_indices", "stationary_bootstrap_indices"]
 
 #: Paths per chunk. Fixed, because each chunk owns one child seed: changing it changes results.
 CHUNK_PATHS = 2_048
@@ -64,7 +64,8 @@ def _draw(method: str, seed: int, chunk: int, n_paths: int, horizon: int, n_obs:
 
 
 class _IndexCache:
-    """Read-only index arrays (a run's chunks) by draw key, within a byte budget (thread-safe)."""
+    """Index arrays (a run's chunks, shared and never written) by draw key, within a byte budget
+    (thread-safe)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -86,8 +87,6 @@ class _IndexCache:
         nbytes = sum(a.nbytes for a in value)
         if not self.fits(nbytes):
             return
-        for a in value:
-            a.setflags(write=False)
         with self._lock:
             if key in self._items:
                 return
@@ -126,9 +125,23 @@ def bootstrap_indices(method: str, seed: int, chunk: int, n_paths: int, horizon:
 
 def run_indices(method: str, seed: int, paths: int, horizon: int, n_obs: int,
                 mean_block_length: float = 10.0) -> tuple[np.ndarray, ...] | None:
-    """Every chunk's :func:`bootstrap_indices`, in chunk order (read-only), kept for the next run
-    with the same draws; ``None`` when the run is too large to keep (the caller then draws chunk
-    by chunk, and the kept runs of other callers stay)."""
+    """Every chunk's :func:`bootstrap_indices`, in chunk order, as read-only views, kept for the
+    next run with the same draws; ``None`` when the run is too large to keep (the caller then
+    draws chunk by chunk, and the kept runs of other callers stay)."""
+    found = kept_run(method, seed, paths, horizon, n_obs, mean_block_length)
+    if found is None:
+        return None
+    views = tuple(a.view() for a in found)
+    for v in views:
+        v.setflags(write=False)
+    return views
+
+
+def kept_run(method: str, seed: int, paths: int, horizon: int, n_obs: int,
+             mean_block_length: float = 10.0) -> tuple[np.ndarray, ...] | None:
+    """:func:`run_indices` without the read-only views: the kept arrays themselves, shared by
+    every run with these draws, so **never write to them**. For ``np.take``, which copies an
+    index array it cannot write to (numpy asks for a writable array), 4 MB per chunk."""
     if not _CACHE.fits(8 * paths * horizon):
         return None
     block = float(mean_block_length) if method == "block_bootstrap" else 0.0

@@ -18,7 +18,8 @@ import pytest
 from flask import Flask
 
 from api import create_app
-from api.server import EmbeddedServer, is_loopback
+from api.examples import SEED_REBALANCE
+from api.server import EmbeddedServer, default_processes, is_loopback
 from tests.api.conftest import AUTH, TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,11 +146,18 @@ def test_cli_prints_url_and_token_and_stops_cleanly_on_sigterm() -> None:
     try:
         first = proc.stdout.readline()
         second = proc.stdout.readline()
+        third = proc.stdout.readline()
         assert first.startswith("Smart Portfolio Rebalancer API listening on http://127.0.0.1:"), first
         assert second.strip() == "Token: env-token"
+        assert third.strip() == f"Engine processes: {default_processes()}"
         port = int(first.rsplit(":", 1)[1])
         assert _get(port, "/api/scenarios")[0] == 401
         assert _get(port, "/api/health")[0] == 200
+        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=30)) as conn:  # in a worker
+            conn.request("POST", "/api/rebalance", body=json.dumps(SEED_REBALANCE),
+                         headers={"Content-Type": "application/json", "Authorization": "Bearer env-token"})
+            response = conn.getresponse()
+            assert response.status == 200 and json.loads(response.read())["trades"]
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -158,6 +166,16 @@ def test_cli_prints_url_and_token_and_stops_cleanly_on_sigterm() -> None:
             proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--processes", "-1"], "argument --processes: must be 0 or more, not -1"),
+    (["--threads", "0"], "argument --threads: must be 1 or more, not 0"),
+    (["--processes", "two"], "argument --processes: not a whole number: 'two'"),
+])
+def test_cli_rejects_bad_counts(args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "api", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and message in proc.stderr
 
 
 def test_cli_refuses_a_remote_host_without_the_flag() -> None:

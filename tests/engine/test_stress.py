@@ -328,9 +328,11 @@ def test_kept_draws_are_the_fresh_draws(method):
     mc_draws.clear_index_cache()
     paths = CHUNK_PATHS + 300
     first = mc_draws.run_indices(method, 8, paths, 20, 50, 4.0)
-    again = mc_draws.run_indices(method, 8, paths, 20, 50, 4.0)
-    assert again is first and [c.shape for c in first] == [(20, CHUNK_PATHS), (20, 300)]
-    assert not any(c.flags.writeable for c in first)
+    kept = mc_draws.kept_run(method, 8, paths, 20, 50, 4.0)
+    assert mc_draws.kept_run(method, 8, paths, 20, 50, 4.0) is kept  # drawn once, then shared
+    assert all(v.base is k for v, k in zip(first, kept, strict=True))
+    assert [c.shape for c in first] == [(20, CHUNK_PATHS), (20, 300)]
+    assert not any(c.flags.writeable for c in first)  # what callers get cannot be written
     for i, n in enumerate((CHUNK_PATHS, 300)):  # chunk i is drawn by child i of the seed
         rng = chunk_generator(8, i)
         fresh = (rng.integers(0, 50, size=(n, 20)) if method == "bootstrap"
@@ -351,7 +353,7 @@ def test_runs_with_and_without_kept_draws_agree(history, monkeypatch):
     frame, portfolio = make_frame(history), make_portfolio([500.0, 300.0, 200.0])
     s = MonteCarloSettings(method="bootstrap", paths=3_000, horizon=30, seed=4)
     kept = [run_monte_carlo(portfolio, frame, s, fan=f) for f in (True, False)]
-    monkeypatch.setattr(stress, "run_indices", lambda *a, **k: None)
+    monkeypatch.setattr(stress, "kept_run", lambda *a, **k: None)
     drawn = [run_monte_carlo(portfolio, frame, s, fan=f) for f in (True, False)]
     assert kept == drawn
 
