@@ -31,9 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default=None,
                         help="bearer token to require (default: $REBALANCER_API_TOKEN, else a random one)")
     parser.add_argument("--processes", type=_count, default=None,
-                        help="engine worker processes (default: one per core, at most 4; 0 computes in the "
-                             "server's threads)")
-    parser.add_argument("--threads", type=lambda t: _count(t, 1), default=4, help="HTTP worker threads (default 4)")
+                        help="worker processes serving the requests behind the one port (default: one per core, "
+                             "at most 4; 0 serves from this process)")
+    parser.add_argument("--threads", type=lambda t: _count(t, 1), default=None,
+                        help="request threads per serving process (default 1 per worker process, 4 without them)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host (anyone who can reach it and has the token can use it)")
     return parser
@@ -60,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_signal)
     print(f"Smart Portfolio Rebalancer API listening on {server.url}", flush=True)
     print(f"Token: {server.token}", flush=True)
-    print(f"Engine processes: {processes}" + (" (computing in the server's threads)" if not processes else ""),
-          flush=True)
+    print(f"Worker processes: {server.processes} × {server.threads} request thread{'s' if server.threads != 1 else ''}"
+          if server.processes else f"Serving from this process: {server.threads} request threads", flush=True)
     print(f"Try: curl -H 'Authorization: Bearer {server.token}' {server.url}/api/scenarios", flush=True)
     try:
         # wait() with a timeout, so Ctrl+C (KeyboardInterrupt) is delivered promptly.
@@ -77,5 +78,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    multiprocessing.freeze_support()  # engine worker processes, should this ever be frozen
+    multiprocessing.freeze_support()  # worker processes, should this ever be frozen
     sys.exit(main())

@@ -12,7 +12,6 @@ from flask import Response, current_app, g, request
 from pydantic import BaseModel
 
 import engine
-from api.engine_pool import EncodedJSON
 from api.models import Metadata
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -43,22 +42,18 @@ def metadata() -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def respond(payload: BaseModel | Mapping[str, Any] | EncodedJSON, status: int = 200,
+def respond(payload: BaseModel | Mapping[str, Any], status: int = 200,
             headers: Mapping[str, str] | None = None) -> Response:
-    """Serialise ``payload`` (a result model, a mapping, or an engine worker's encoded answer)
-    with ``metadata`` added, last.
+    """Serialise ``payload`` (a result model or a mapping) with ``metadata`` added.
 
     The app's JSON provider refuses NaN and infinity on the way out too, so a non-finite
     number can never reach a client as invalid JSON.
     """
-    if isinstance(payload, EncodedJSON):  # from an engine worker process: append the metadata
-        meta = current_app.json.dumps(metadata())
-        text = f"{payload[:-1]}, \"metadata\": {meta}}}" if payload != "{}" else f"{{\"metadata\": {meta}}}"
-    else:
-        body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else dict(payload)
-        body["metadata"] = metadata()
-        text = current_app.json.dumps(body)
-    return current_app.response_class(text, status=status, headers=dict(headers or {}), mimetype="application/json")
+    body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else dict(payload)
+    body["metadata"] = metadata()
+    return current_app.response_class(
+        current_app.json.dumps(body), status=status, headers=dict(headers or {}), mimetype="application/json"
+    )
 
 
 def add_request_id_header(response: Response) -> Response:

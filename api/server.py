@@ -1,35 +1,47 @@
 """A real WSGI server (waitress) behind a small start/stop class, for the CLI and the desktop app.
 
-waitress runs an asyncore-style loop in one thread and the WSGI app in worker threads. Closing
-its sockets from another thread races the loop's ``select()`` (QT-NOTES.md §3), so every
-socket operation here is handed to the loop thread through waitress's trigger. ``stop``:
+Two ways to serve, one interface:
 
-1. closes the listening socket (in the loop thread): new connections are refused;
-2. waits, up to the timeout, until no connection has a request queued, running or unsent;
-3. closes every channel and the trigger, which ends the loop, and joins the threads.
+- ``processes=0``: waitress in this process, the app in its request threads.
+- ``processes=N``: N spawned worker processes, each running the app under waitress, behind the
+  one listening socket this process accepts on (:mod:`api.workers`). Each core then serves whole
+  requests without sharing a GIL: what the CLI and the desktop app use.
 
-A request already received is answered before the sockets close unless the timeout runs out.
+``stop`` is the same for both: new connections are refused at once; requests already received
+are answered (up to the timeout) before the connections close; then the threads (and processes)
+end. In this process, every socket operation is handed to waitress's loop thread through its
+trigger: closing sockets from another thread races the loop's ``select()`` (QT-NOTES.md §3).
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from flask import Flask
-from waitress import wasyncore
-from waitress.channel import HTTPChannel
-from waitress.server import BaseWSGIServer, create_server
+from waitress.server import create_server
 
+from api import workers
 from api.auth import resolve_token
-from api.engine_pool import POOL_KEY, EnginePool
 
-_POLL = 0.01  # seconds between checks for in-flight requests while draining
+__all__ = ["EmbeddedServer", "default_processes", "is_loopback"]
+
+_log = logging.getLogger(__name__)
+
+
+def default_processes() -> int:
+    """Worker processes for a served API: one per core, at most 4 (each holds its own copy of the
+    engine and the bundled data, about 150 MB); 0 where processes cannot share a listening
+    socket's connections (no ``socket.send_fds``: Windows)."""
+    return max(1, min(os.cpu_count() or 1, 4)) if workers.SUPPORTED else 0
 
 
 def is_loopback(host: str) -> bool:
@@ -45,29 +57,15 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
-def default_processes() -> int:
-    """Engine processes for a served API: one per core, at most 4 (each holds its own copy of
-    the engine and the bundled data, about 150 MB)."""
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
-def _busy(server: BaseWSGIServer) -> bool:
-    """Whether a connection has a request being received, queued, served, or a reply unsent."""
-    for channel in list(server._map.values()):
-        if isinstance(channel, HTTPChannel) and (
-            channel.requests or channel.request is not None or channel.total_outbufs_len
-        ):
-            return True
-    return False
-
 
 class EmbeddedServer:
-    """Serve the API on ``host:port`` from a background thread.
+    """Serve the API on ``host:port`` from background threads (and processes).
 
     Parameters
     ----------
     app
-        The WSGI app; default ``create_app({"API_TOKEN": token})``.
+        The WSGI app, served in this process (``processes=0`` only); default
+        ``create_app({"API_TOKEN": token})``.
     host, port
         Where to listen; ``port=0`` picks a free port (read it from :attr:`port` after
         :meth:`start`). A non-loopback ``host`` raises ``ValueError`` unless ``allow_remote``.
@@ -76,37 +74,55 @@ class EmbeddedServer:
         which itself defaults to ``$REBALANCER_API_TOKEN`` or a random one. Given with ``app``,
         it replaces the app's token.
     threads
-        waitress worker threads.
+        waitress request threads per serving process; default 4 in this process, 1 in each
+        worker process (more would share that worker's GIL again).
     processes
-        Engine worker processes for the compute endpoints (:mod:`api.engine_pool`): 0 runs the
-        engine in the request threads; the CLI and the desktop app pass
-        :func:`default_processes`. Spawned at :meth:`start` (each takes a second or two to import
-        the engine, in the background), ended at :meth:`stop`.
+        Worker processes (:mod:`api.workers`); 0 serves from this process. The CLI and the
+        desktop app pass :func:`default_processes`.
+    factory
+        With ``processes``: builds the WSGI app in each worker (picklable, e.g. a module-level
+        function or a ``functools.partial`` of one); default ``create_app`` with the token.
     """
 
     def __init__(self, app: Flask | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None, allow_remote: bool = False, threads: int = 4,
-                 processes: int = 0) -> None:
+                 token: str | None = None, allow_remote: bool = False, threads: int | None = None,
+                 processes: int = 0, factory: Callable[[], Any] | None = None) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to listen on non-loopback address {host!r}; "
                              "allow it explicitly (allow_remote=True, --allow-remote)")
-        if app is None:
-            from api import create_app
-
-            app = create_app({"API_TOKEN": resolve_token(token)})
-        elif token is not None:
-            app.config["API_TOKEN"] = resolve_token(token)
         if processes < 0:
             raise ValueError(f"processes must be 0 or more, not {processes}")
-        self.app, self.host, self._port, self.threads, self.processes = app, host, port, threads, processes
-        self._server: BaseWSGIServer | None = None
+        if processes and not workers.SUPPORTED:
+            _log.warning("worker processes are not supported on this platform; serving from this process")
+            processes = 0
+        if processes and app is not None:
+            raise ValueError("an app object cannot be sent to worker processes: pass factory= instead")
+        if not processes and factory is not None:
+            app = factory()
+        self.processes = processes
+        if processes:
+            self.app = None
+            self._token = resolve_token(token)
+            self._factory = factory or functools.partial(_default_app, self._token)
+        else:
+            if app is None:
+                from api import create_app
+
+                app = create_app({"API_TOKEN": resolve_token(token)})
+            elif token is not None:
+                app.config["API_TOKEN"] = resolve_token(token)
+            self.app = app
+        self.host, self._port = host, port
+        self.threads = threads if threads is not None else (1 if processes else 4)
+        self._server: Any = None          # the waitress server (processes=0)
         self._thread: threading.Thread | None = None
+        self._group: workers.WorkerGroup | None = None  # the worker processes (processes>0)
         self._lock = threading.Lock()
 
     # --- properties -----------------------------------------------------------------------
     @property
     def token(self) -> str:
-        return self.app.config["API_TOKEN"]
+        return self._token if self.processes else self.app.config["API_TOKEN"]
 
     @property
     def port(self) -> int:
@@ -120,38 +136,41 @@ class EmbeddedServer:
 
     @property
     def running(self) -> bool:
+        if self._group is not None:
+            return self._group.running
         return self._thread is not None and self._thread.is_alive()
 
     # --- life cycle -----------------------------------------------------------------------
     def start(self) -> EmbeddedServer:
-        """Bind, listen and serve in a daemon thread; returns once connections are accepted."""
+        """Bind, listen and serve in the background; returns once connections are accepted
+        (worker processes may still be starting: their first connections wait for them, or see
+        :meth:`wait_ready`)."""
         with self._lock:
-            if self._server is not None:
+            if self._server is not None or self._group is not None:
                 raise RuntimeError("the server is already started")
-            if self.processes and POOL_KEY in self.app.extensions:
-                raise RuntimeError("this app is already served with engine processes by another server")
+            if self.processes:
+                listener = _listen(self.host, self._port)
+                self._port = int(listener.getsockname()[1])
+                try:
+                    self._group = workers.WorkerGroup(listener, self._factory, self.processes, self.threads)
+                except BaseException:
+                    listener.close()
+                    raise
+                return self
             # waitress binds and listens in the constructor, so the port is known and live here.
             server: Any = create_server(self.app, host=self.host, port=self._port, threads=self.threads,
                                         ident="rebalancer-api", clear_untrusted_proxy_headers=True)
             self._port = int(server.effective_port)  # waitress reports it as a str
-            if self.processes:
-                try:
-                    self.app.extensions[POOL_KEY] = EnginePool(self.processes)
-                except BaseException:
-                    server.task_dispatcher.shutdown()
-                    server.close()
-                    raise
             self._server = server
             self._thread = threading.Thread(target=server.run, name=f"rebalancer-api:{self._port}", daemon=True)
             self._thread.start()
         return self
 
     def wait_ready(self, timeout: float | None = None) -> EmbeddedServer:
-        """Return once the engine processes (if any) have started and imported the engine: until
-        then, their start-up competes for the CPU and the first compute requests wait for it."""
-        pool = self.app.extensions.get(POOL_KEY) if self.processes else None
-        if pool is not None:
-            pool.wait_ready(timeout)
+        """Return once the worker processes (if any) have built the app and imported the engine:
+        until then their start-up competes for the CPU and the first requests wait for it."""
+        if self._group is not None:
+            self._group.wait_ready(timeout)
         return self
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -161,20 +180,16 @@ class EmbeddedServer:
         running then is cut off. Calling it twice, or before :meth:`start`, does nothing.
         """
         with self._lock:
+            deadline = time.monotonic() + timeout
+            group, self._group = self._group, None
+            if group is not None:
+                group.stop(deadline)
+                return
             server, thread = self._server, self._thread
             if server is None or thread is None:
                 return
             self._server = None
-            deadline = time.monotonic() + timeout
-            server.trigger.pull_trigger(lambda: wasyncore.dispatcher.close(server))
-            while _busy(server) and time.monotonic() < deadline - 2 * _POLL:
-                time.sleep(_POLL)  # waiting on other threads' I/O: there is no event to wait on
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-            thread.join(max(deadline - time.monotonic(), 0.0))
-            server.task_dispatcher.shutdown(cancel_pending=True, timeout=max(deadline - time.monotonic(), 0.0))
-            pool = self.app.extensions.pop(POOL_KEY, None) if self.processes else None
-            if pool is not None:  # idle now: its workers exit at once
-                pool.close(max(deadline - time.monotonic(), 0.2))
+            workers.drain(server, thread, deadline)
             self._thread = None
 
     def __enter__(self) -> EmbeddedServer:
@@ -183,3 +198,17 @@ class EmbeddedServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _default_app(token: str) -> Flask:
+    """The app a worker process serves by default (module level, so it pickles by name)."""
+    from api import create_app
+
+    return create_app({"API_TOKEN": token})
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6, as the host resolves)."""
+    family, _, _, _, sockaddr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                   flags=socket.AI_PASSIVE)[0]
+    return socket.create_server(sockaddr[:2], family=family, backlog=1024)

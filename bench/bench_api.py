@@ -1,10 +1,10 @@
 """REST API: ``POST /api/rebalance`` under 8 concurrent clients, side by side with a bare Flask
 hello-world served by the same :class:`api.server.EmbeddedServer` (waitress) in the same run.
 
-The server runs as the CLI and the desktop app run it: waitress with 4 threads, and the engine's
-work in :func:`api.server.default_processes` worker processes (:mod:`api.engine_pool`). The
-same request computed in the server's own threads (``processes=0``) is measured beside it, for
-comparison.
+The server runs as the CLI and the desktop app run it: :func:`api.server.default_processes`
+worker processes behind the one port (:mod:`api.workers`), each running waitress with one
+request thread. The same request served from one process (``processes=0``, waitress with 4
+threads sharing its GIL) is measured beside it, for comparison.
 
 What is measured
 ----------------
@@ -31,6 +31,7 @@ What is measured
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import logging
@@ -165,10 +166,10 @@ def drive(port: int, bodies: list[bytes], headers: dict[str, str], *, clients: i
 
 
 # --- server side -------------------------------------------------------------------------------
-def _load(pool: ProcessPoolExecutor, app: Any, bodies: list[bytes], token: str, budget: dict[str, Any],
+def _load(pool: ProcessPoolExecutor, factory: Any, bodies: list[bytes], token: str, budget: dict[str, Any],
           processes: int) -> dict[str, Any]:
-    """Serve ``app`` on a fresh EmbeddedServer with ``processes`` engine processes (warm before
-    the clients start) and drive it from the client process."""
+    """Serve the app ``factory`` builds on a fresh EmbeddedServer with ``processes`` worker
+    processes (ready before the clients start) and drive it from the client process."""
     import numpy as np
 
     from api.server import EmbeddedServer
@@ -180,7 +181,7 @@ def _load(pool: ProcessPoolExecutor, app: Any, bodies: list[bytes], token: str, 
     level = queue_log.level
     queue_log.setLevel(logging.ERROR)
     try:
-        with EmbeddedServer(app, token=token, processes=processes) as server:
+        with EmbeddedServer(factory=factory, token=token, processes=processes) as server:
             server.wait_ready(60)
             res = pool.submit(drive, server.port, bodies, headers, clients=CLIENTS, **budget).result()
     finally:
@@ -250,23 +251,23 @@ def run_load(quick: bool) -> list[Row]:
     runs: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pool.submit(time.sleep, 0).result()  # the child's start-up is not part of any timing
-        runs["hello"] = _load(pool, hello_app(), bodies, token, hello_budget, processes)
-        app = create_app({"API_TOKEN": token})
+        runs["hello"] = _load(pool, hello_app, bodies, token, hello_budget, processes)
+        app = functools.partial(create_app, {"API_TOKEN": token})
         runs["api"] = _load(pool, app, bodies, token, api_budget, processes)
         runs["api 1k"] = _load(pool, app, small, token, api_budget, processes)
         runs["api threads"] = _load(pool, app, bodies, token, api_budget, 0)
     for name, paths in (("api", 10_000), ("api 1k", 1_000), ("api threads", 10_000)):
         _check_answer(runs[name]["first"], paths)
-    threads = runs["api"]["threads"]
-    rows = _load_rows(f"hello-world: bare Flask, same EmbeddedServer (waitress, {threads} threads, "
-                      f"{processes} engine processes, unused by it), {CLIENTS} clients", runs["hello"], None)
+    served = f"{processes} worker processes × {runs['api']['threads']} waitress thread"
+    rows = _load_rows(f"hello-world: bare Flask, same EmbeddedServer ({served}), {CLIENTS} clients",
+                      runs["hello"], None)
     rows += _load_rows(f"POST {PATH}, engine form, 20 bundled symbols, default options "
-                       f"(MC bootstrap 10,000×252), {processes} engine processes, {CLIENTS} clients",
-                       runs["api"], runs["hello"])
+                       f"(MC bootstrap 10,000×252), {served}, {CLIENTS} clients", runs["api"], runs["hello"])
     rows += _load_rows(f"what-if, not the default: same request with monte_carlo.paths = 1,000, "
                        f"{CLIENTS} clients", runs["api 1k"], runs["hello"])
-    rows += _load_rows(f"for comparison: the default request computed in the server's {threads} threads "
-                       f"(processes=0: one GIL), {CLIENTS} clients", runs["api threads"], runs["hello"], target=False)
+    rows += _load_rows(f"for comparison: the default request served from one process, "
+                       f"{runs['api threads']['threads']} waitress threads (processes=0: one GIL), {CLIENTS} clients",
+                       runs["api threads"], runs["hello"], target=False)
     rows.append(_client_row(runs))
     return rows
 

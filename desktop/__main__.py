@@ -2,7 +2,7 @@
 
 ``--screenshot DIR`` renders every tab with the bundled sample to PNG files and exits;
 ``--smoke [PNG]`` opens the window, computes a rebalance, starts the local API, queries it over
-HTTP (the seed's rebalance too, answered by an engine worker process), writes a screenshot and
+HTTP (the seed's rebalance too, answered by a worker process), writes a screenshot and
 exits 0 (nonzero on any failure). Both use a throw-away settings and autosave folder, and the
 offscreen platform when there is no display.
 """
@@ -148,7 +148,7 @@ def smoke(png: str) -> int:
                 raise RuntimeError("the local API did not start")
             health = _http_json(f"{window.api.url}/api/health")
             samples = _http_json(f"{window.api.url}/api/sample-portfolios", window.api.token)
-            from api.examples import SEED_REBALANCE  # answered by an engine worker process
+            from api.examples import SEED_REBALANCE  # served by a worker process
 
             seed = _http_json(f"{window.api.url}/api/rebalance", window.api.token, SEED_REBALANCE)
             window.tabs.setCurrentIndex(1)

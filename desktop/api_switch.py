@@ -3,7 +3,7 @@
 ``api`` (and Flask) is imported only when the user first starts the server, on a worker
 thread, so neither the app's start-up nor the GUI thread pays for it. Each start uses a fresh
 random token; the server listens on 127.0.0.1 only and is stopped when the window closes. Its
-engine work runs in worker processes (:mod:`api.engine_pool`), spawned when it starts.
+requests are served by worker processes (:mod:`api.workers`), spawned when it starts.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ __all__ = ["ApiSwitch"]
 def _start_server(token: str) -> Any:
     from api.server import EmbeddedServer, default_processes
 
-    # Engine work in worker processes: a script's requests never hold this process's GIL,
-    # which the GUI thread needs.
+    # Served from worker processes: a script's requests never hold this process's GIL, which
+    # the GUI thread needs.
     return EmbeddedServer(host="127.0.0.1", port=0, token=token, processes=default_processes()).start()
 
 

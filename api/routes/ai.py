@@ -7,7 +7,6 @@ import dataclasses
 from flask import Response
 
 from api import examples
-from api.engine_pool import engine_call
 from api.envelope import respond
 from api.jsonio import json_body
 from api.models import BacktestResponse, ForecastResponse, ModelListResponse, OptimizeResponse
@@ -47,21 +46,21 @@ MODELS_DESCRIPTION = (
                        FORECAST_DESCRIPTION, tag="ai", body=(ForecastRequest,), responses=(ForecastResponse,),
                        engine_errors=True, examples={"forecast": examples.FORECAST}))
 def forecast() -> Response:
-    return respond(engine_call(service.forecast, json_body()))
+    return respond(service.forecast(json_body()))
 
 
 @bp.operation(Endpoint("POST", "/api/optimize", "Optimised targets around the strategic ones, explained.",
                        OPTIMIZE_DESCRIPTION, tag="ai", body=(OptimizeRequest,), responses=(OptimizeResponse,),
                        engine_errors=True, examples={"optimize": examples.OPTIMIZE}))
 def optimize() -> Response:
-    return respond(engine_call(service.optimize, json_body()))
+    return respond(service.optimize(json_body()))
 
 
 @bp.operation(Endpoint("POST", "/api/backtest", "Backtest rebalancing policies, the AI targets included.",
                        BACKTEST_DESCRIPTION, tag="ai", body=(BacktestRequest,), responses=(BacktestResponse,),
                        engine_errors=True, examples={"backtest": examples.BACKTEST}))
 def backtest() -> Response:
-    return respond(engine_call(service.backtest, json_body(), ai_targets=True))
+    return respond(service.backtest(json_body(), ai_targets=True))
 
 
 @bp.operation(Endpoint("GET", "/api/models", "The model registry: forecast model versions and their evaluations.",

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from flask import Response
 
 from api import examples
-from api.engine_pool import engine_call
 from api.envelope import respond
 from api.jsonio import json_body
 from api.models import RiskReportResponse, SeriesRiskResponse, StressResponse
@@ -36,12 +35,12 @@ def risk() -> Response:
     body = json_body()
     # Form dispatch only: which engine function validates the body is decided by its shape.
     if isinstance(body, Mapping) and "returns" in body and "portfolio" not in body:
-        return respond(engine_call(service.analyse_series, body))
-    return respond(engine_call(service.analyse_risk, body))
+        return respond(service.analyse_series(body))
+    return respond(service.analyse_risk(body))
 
 
 @bp.operation(Endpoint("POST", "/api/stress", "Monte Carlo stress test and historical scenario replays.",
                        STRESS_DESCRIPTION, tag="stress", body=(StressRequest,), responses=(StressResponse,),
                        engine_errors=True, examples={"stress": examples.STRESS}))
 def stress() -> Response:
-    return respond(engine_call(service.stress_test, json_body()))
+    return respond(service.stress_test(json_body()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response
 
 from api import examples
-from api.engine_pool import engine_call
 from api.envelope import respond
 from api.jsonio import json_body
 from api.models import RebalanceResponse
@@ -28,4 +27,4 @@ DESCRIPTION = (
                        responses=(RebalanceResponse,), engine_errors=True,
                        examples={"seed": examples.SEED_REBALANCE, "engine": examples.ENGINE_REBALANCE}))
 def rebalance() -> Response:
-    return respond(engine_call(service.rebalance_report, json_body()))
+    return respond(service.rebalance_report(json_body()))

@@ -149,11 +149,11 @@ def test_cli_prints_url_and_token_and_stops_cleanly_on_sigterm() -> None:
         third = proc.stdout.readline()
         assert first.startswith("Smart Portfolio Rebalancer API listening on http://127.0.0.1:"), first
         assert second.strip() == "Token: env-token"
-        assert third.strip() == f"Engine processes: {default_processes()}"
+        assert third.strip() == f"Worker processes: {default_processes()} × 1 request thread"
         port = int(first.rsplit(":", 1)[1])
         assert _get(port, "/api/scenarios")[0] == 401
         assert _get(port, "/api/health")[0] == 200
-        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=30)) as conn:  # in a worker
+        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=30)) as conn:  # by a worker
             conn.request("POST", "/api/rebalance", body=json.dumps(SEED_REBALANCE),
                          headers={"Content-Type": "application/json", "Authorization": "Bearer env-token"})
             response = conn.getresponse()
