@@ -128,8 +128,20 @@ class AuditLog:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._write_head(seq, digest)
+            self._update_head()
         return AuditEntry(seq, ts, who, kind, subject, json.loads(body), prev, digest)
+
+    def _update_head(self) -> None:
+        """Record the table's last entry in the head file, under the database's write lock: another
+        process appending at the same time (the API's worker processes, the desktop app) writes its
+        head under the same lock, so the head never moves back. After the commit, so a process
+        killed in between leaves the head one entry behind, never ahead."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq, digest = self._conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            self._write_head(seq, digest)
+        finally:
+            self._conn.execute("COMMIT")  # nothing written: releases the lock
 
     def _write_head(self, seq: int, digest: str) -> None:
         tmp = self.head_path.with_suffix(".tmp")

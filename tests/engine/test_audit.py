@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -125,3 +126,46 @@ def test_a_process_killed_while_appending_leaves_a_valid_log(tmp_path) -> None:
         assert result.entries >= 50
         log.append("pipeline_run_incomplete", {"run": "run-1"}, subject="run-1")
         assert log.verify().ok
+
+
+class _SlowHeadLog(AuditLog):
+    """Writes its head file slowly, as a loaded machine might: what makes an unlocked head
+    write land after a later writer's."""
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        time.sleep(0.002)
+        before = self.head_path.read_text(encoding="utf-8").split()[0] if self.head_path.exists() else "0"
+        if int(before) > seq:  # the head would move back
+            with open(self.path.with_name("head-moved-back"), "a", encoding="utf-8") as f:
+                f.write(f"{before} -> {seq}\n")
+        super()._write_head(seq, digest)
+
+
+def _append_many(path: str, n: int, user: str, start) -> None:
+    with _SlowHeadLog(path) as log:
+        start.wait(60)  # all writers at once
+        for i in range(n):
+            log.append("config_change", {"i": i}, subject=user, user=user)
+
+
+def test_processes_appending_at_once_keep_one_chain_and_the_head_at_its_end(tmp_path) -> None:
+    # The API's worker processes (and the desktop app) append to the same log concurrently.
+    import multiprocessing
+
+    path = str(tmp_path / "audit.sqlite3")
+    AuditLog(path).close()  # the schema exists before the writers race
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(3)
+    writers = [ctx.Process(target=_append_many, args=(path, 100, f"p{i}", start)) for i in range(3)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(60)
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+    with AuditLog(path) as log:
+        entries = log.entries(limit=None)
+        assert [e.seq for e in entries] == list(range(1, 301))
+        assert log.verify().ok
+        seq, digest = log.head_path.read_text(encoding="utf-8").split()
+        assert (int(seq), digest) == (entries[-1].seq, entries[-1].hash)
+    assert not (tmp_path / "head-moved-back").exists()
