@@ -126,6 +126,15 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
 
     loop = threading.Thread(target=server.run, name="rebalancer-api-worker", daemon=True)
     loop.start()
+    stopping = threading.Event()
+
+    def tidy() -> None:
+        # waitress closes idle connections from its listening socket's readiness check, which a
+        # worker does not have: the same call, on the same schedule, in the loop thread.
+        while not stopping.wait(server.adj.cleanup_interval):
+            server.trigger.pull_trigger(lambda: server.maintenance(time.time()))
+
+    threading.Thread(target=tidy, name="rebalancer-api-tidy", daemon=True).start()
     report(b"R")
     while True:
         try:
@@ -140,6 +149,7 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
         for fd in fds:  # descriptors with any other message: not ours to keep
             socket.close(fd)
         if message in (b"S", b""):  # stop, or the parent is gone: the parent bounds the time
+            stopping.set()
             drain(server, loop, time.monotonic() + 3600.0)
             control.close()
             return
@@ -226,6 +236,7 @@ class WorkerGroup:
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process with running threads
         self._lock = threading.Lock()
         self._closing = False
+        self.failed = ""  # why a worker could not start, if one could not
         self._turn = itertools.count()
         self.workers = [self._spawn() for _ in range(processes)]
         listener.setblocking(False)
@@ -240,6 +251,10 @@ class WorkerGroup:
         with self._lock:
             if self._closing or worker.stopping or worker not in self.workers:
                 return
+            if not worker.ready.is_set():  # it could not even build the app: another would fail too
+                self.failed = f"an API worker process failed to start (exit code {worker.process.exitcode})"
+                _log.error("%s; see its traceback above", self.failed)
+                return
             _log.error("an API worker process exited (code %s); starting another", worker.process.exitcode)
             self.workers[self.workers.index(worker)] = self._spawn()
         worker.control.close()
@@ -249,12 +264,15 @@ class WorkerGroup:
         return self._acceptor.is_alive()
 
     def wait_ready(self, timeout: float | None = None) -> None:
-        """Return once every worker has built the app and imported the engine."""
+        """Return once every worker has built the app and imported the engine; raise
+        ``RuntimeError`` if one could not, ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for w in list(self.workers):
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            if not w.ready.wait(left):
+        while not all(w.ready.is_set() for w in list(self.workers)):
+            if self.failed:
+                raise RuntimeError(self.failed)
+            if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"the API worker processes were not ready within {timeout} s")
+            time.sleep(0.01)  # events from several threads: polled
 
     def _pick(self) -> _Worker:
         """The worker with the fewest open connections (ties in turn)."""

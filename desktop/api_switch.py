@@ -25,7 +25,12 @@ def _start_server(token: str) -> Any:
 
     # Served from worker processes: a script's requests never hold this process's GIL, which
     # the GUI thread needs.
-    return EmbeddedServer(host="127.0.0.1", port=0, token=token, processes=default_processes()).start()
+    server = EmbeddedServer(host="127.0.0.1", port=0, token=token, processes=default_processes()).start()
+    try:
+        return server.wait_ready(120)  # "API on" only once requests are answered
+    except BaseException:
+        server.stop()
+        raise
 
 
 class ApiSwitch(QObject):
@@ -40,6 +45,7 @@ class ApiSwitch(QObject):
         super().__init__(parent)
         self.server: Any = None
         self._starter: Worker | None = None
+        self._stopping: list[Any] = []  # servers stopping in the background
         self.toggle_action = QAction("Local API", self, checkable=True)
         self.toggle_action.setToolTip("Serve the REST API on 127.0.0.1 for scripts and other tools")
         self.toggle_action.toggled.connect(self._toggled)
@@ -72,13 +78,36 @@ class ApiSwitch(QObject):
         worker.signals.errored.connect(self._on_failed)
         self._starter = worker.start()
 
-    def stop(self) -> None:
-        """Stop the server (blocks briefly while in-flight requests are answered)."""
+    def stop(self, *, wait: bool = False) -> None:
+        """Stop the server. In the background by default (``stopped`` follows): its worker
+        processes take a few hundred milliseconds to exit, which the GUI thread must not wait
+        for. ``wait=True`` (closing the window) returns once it, and any stop still in progress,
+        has finished."""
         server, self.server = self.server, None
-        if server is not None:
-            server.stop()
-            self.stopped.emit()
         self._sync_actions()
+        if wait:
+            for pending in [*self._stopping, *([server] if server is not None else [])]:
+                pending.stop()  # thread-safe; returns at once for one already stopped
+            self._stopping.clear()
+            if server is not None:
+                self.stopped.emit()
+            return
+        if server is not None:
+            self._stop_later(server, announce=True)
+
+    def _stop_later(self, server: Any, *, announce: bool) -> None:
+        """Stop ``server`` on a worker thread; ``stopped`` follows if ``announce``."""
+        worker = Worker(server.stop)
+        self._stopping.append(server)
+        # The lambda holds the worker until it has finished (the pool does not own it).
+        worker.signals.finished.connect(lambda: self._on_stopped(server, worker, announce))
+        worker.start()
+
+    def _on_stopped(self, server: Any, worker: Worker, announce: bool) -> None:
+        if server in self._stopping:  # not already waited for by stop(wait=True)
+            self._stopping.remove(server)
+            if announce:
+                self.stopped.emit()
 
     def _toggled(self, checked: bool) -> None:
         if checked:
@@ -89,7 +118,7 @@ class ApiSwitch(QObject):
     def _on_started(self, server: Any) -> None:
         self._starter = None
         if not self.toggle_action.isChecked():  # switched off while starting
-            server.stop()
+            self._stop_later(server, announce=False)
             return
         self.server = server
         self._sync_actions()

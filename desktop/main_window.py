@@ -304,7 +304,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the server and the workers, forget the autosave, keep the window state."""
-        self.api.stop()
+        self.api.stop(wait=True)
         self.collector.busy()
         self.controller.shutdown()
         for tab in (self.ai_tab, self.pipeline_tab, self.backtest_tab, self.audit_tab):

@@ -177,3 +177,17 @@ def test_an_app_object_cannot_be_sent_to_workers():
         EmbeddedServer(create_app({"API_TOKEN": TOKEN}), processes=2)
     with pytest.raises(ValueError, match="0 or more"):
         EmbeddedServer(processes=-1)
+
+
+def broken_app() -> Flask:
+    raise RuntimeError("this app cannot be built")
+
+
+def test_a_worker_that_cannot_build_the_app_fails_the_start_without_respawning():
+    server = EmbeddedServer(factory=broken_app, token=TOKEN, processes=1).start()
+    try:
+        with pytest.raises(RuntimeError, match="failed to start"):
+            server.wait_ready(60)
+        assert len(server._group.workers) == 1 and not server._group.workers[0].process.is_alive()
+    finally:
+        server.stop()
