@@ -53,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"rebalancer-api: {exc}", file=sys.stderr)
         return 2
+    try:
+        server.wait_ready(120)  # the worker processes (if any) can build the app and serve
+    except (RuntimeError, TimeoutError) as exc:
+        server.stop()
+        print(f"rebalancer-api: {exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -92,18 +92,18 @@ class EmbeddedServer:
                              "allow it explicitly (allow_remote=True, --allow-remote)")
         if processes < 0:
             raise ValueError(f"processes must be 0 or more, not {processes}")
+        if processes and app is not None:
+            raise ValueError("an app object cannot be sent to worker processes: pass factory= instead")
         if processes and not workers.SUPPORTED:
             _log.warning("worker processes are not supported on this platform; serving from this process")
             processes = 0
-        if processes and app is not None:
-            raise ValueError("an app object cannot be sent to worker processes: pass factory= instead")
         if not processes and factory is not None:
             app = factory()
         self.processes = processes
         if processes:
             self.app = None
             self._token = resolve_token(token)
-            self._factory = factory or functools.partial(_default_app, self._token)
+            self._factory = functools.partial(_with_token, factory or _default_app, self._token)
         else:
             if app is None:
                 from api import create_app
@@ -149,12 +149,14 @@ class EmbeddedServer:
             if self._server is not None or self._group is not None:
                 raise RuntimeError("the server is already started")
             if self.processes:
-                listener = _listen(self.host, self._port)
-                self._port = int(listener.getsockname()[1])
+                listeners = _listen(self.host, self._port)
+                self._port = int(listeners[0].getsockname()[1])
                 try:
-                    self._group = workers.WorkerGroup(listener, self._factory, self.processes, self.threads)
+                    self._group = workers.WorkerGroup(listeners, self._factory, self.processes, self.threads,
+                                                      self._port)
                 except BaseException:
-                    listener.close()
+                    for listener in listeners:
+                        listener.close()
                     raise
                 return self
             # waitress binds and listens in the constructor, so the port is known and live here.
@@ -200,15 +202,35 @@ class EmbeddedServer:
         self.stop()
 
 
-def _default_app(token: str) -> Flask:
+def _default_app() -> Flask:
     """The app a worker process serves by default (module level, so it pickles by name)."""
     from api import create_app
 
-    return create_app({"API_TOKEN": token})
+    return create_app()
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (IPv4 or IPv6, as the host resolves)."""
-    family, _, _, _, sockaddr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
-                                                   flags=socket.AI_PASSIVE)[0]
-    return socket.create_server(sockaddr[:2], family=family, backlog=1024)
+def _with_token(factory: Callable[[], Any], token: str) -> Any:
+    """``factory()``'s app, requiring ``token`` (what :attr:`EmbeddedServer.token` reports)."""
+    app = factory()
+    app.config["API_TOKEN"] = token
+    return app
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening TCP sockets on ``host:port``, one per address the host resolves to (IPv4 and
+    IPv6, as waitress binds them), all on the same port (the first one's, when ``port`` is 0)."""
+    infos = list(dict.fromkeys((family, sockaddr[:2]) for family, _, _, _, sockaddr in
+                               socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                  flags=socket.AI_PASSIVE)))
+    listeners: list[socket.socket] = []
+    try:
+        for family, (address, _) in infos:
+            # (IPv6 sockets are bound IPv6-only, so "localhost" can also bind 127.0.0.1.)
+            sock = socket.create_server((address, port), family=family, backlog=1024)
+            listeners.append(sock)
+            port = port or sock.getsockname()[1]
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners

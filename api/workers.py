@@ -16,17 +16,24 @@ apps support them through ``multiprocessing.freeze_support()``.
 
 Control messages are single bytes on a socket pair per worker. Parent to worker: ``C`` with a
 connection's descriptor, ``S`` to drain and exit. Worker to parent: ``R`` once serving, ``c``
-when a connection closes.
+when a connection closes. The parent hands connections only to workers that are ready and
+below waitress's ``connection_limit`` (100 each); when none is, new connections wait in the
+listening socket's backlog, as waitress's own accept would leave them. Workers ignore SIGINT and
+SIGTERM (a Ctrl+C reaches the whole process group): the parent drains them, and kills any that
+outlive the timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import itertools
 import logging
 import multiprocessing
-import select
+import os
+import selectors
+import signal
 import socket
 import threading
 import time
@@ -43,6 +50,14 @@ __all__ = ["SUPPORTED", "WorkerGroup", "busy"]
 #: in its own threads.
 SUPPORTED = hasattr(socket, "send_fds")
 _POLL = 0.01  # seconds between checks for in-flight requests while draining
+#: Connections a worker serves at once (waitress's own default ``connection_limit``).
+_CONNECTION_LIMIT = 100
+#: Seconds a control message may wait on a worker that is not reading (starting, hung).
+_CONTROL_TIMEOUT = 2.0
+#: Seconds to wait for an ended process or thread to be reaped.
+_EXIT_JOIN = 2.0
+#: Seconds an orphaned worker (its parent gone) gives requests in flight before exiting.
+_ORPHAN_DRAIN = 30.0
 _log = logging.getLogger(__name__)
 
 
@@ -81,9 +96,12 @@ def _warm_up() -> None:
     MarketData.bundled().catalogue()
 
 
-def serve_connections(control: socket.socket, factory: Callable[[], Any], threads: int) -> None:
+def serve_connections(control: socket.socket, factory: Callable[[], Any], threads: int, port: int) -> None:
     """A worker's life (the target of each spawned process): build the app, serve the
-    connections the parent hands over, drain and return on ``S`` (or when the parent is gone)."""
+    connections the parent hands over, drain and return on ``S`` (or when the parent is gone).
+    ``port`` is the parent's listening port, which requests are told they came to."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent decides when this process ends
+        signal.signal(sig, signal.SIG_IGN)
     # One request thread per worker is the design: requests queued behind it are expected.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = factory()
@@ -93,9 +111,11 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
     # stalling every request queued behind it).
     gc.collect()
     gc.freeze()
+    # poll(), not select(): a worker's connections may have descriptors above select's 1024.
     server: Any = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="rebalancer-api",
-                                clear_untrusted_proxy_headers=True)
+                                clear_untrusted_proxy_headers=True, asyncore_use_poll=True)
     wasyncore.dispatcher.close(server)  # connections come from the parent, never from a socket of its own
+    server.effective_port = port  # SERVER_PORT, as one process would report it
     send_lock = threading.Lock()
 
     def report(message: bytes) -> None:
@@ -132,6 +152,9 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
         # waitress closes idle connections from its listening socket's readiness check, which a
         # worker does not have: the same call, on the same schedule, in the loop thread.
         while not stopping.wait(server.adj.cleanup_interval):
+            if not loop.is_alive():  # the loop died: a worker that cannot serve must not live on
+                logging.getLogger(__name__).error("the API worker's loop thread died; exiting")
+                os._exit(70)
             server.trigger.pull_trigger(lambda: server.maintenance(time.time()))
 
     threading.Thread(target=tidy, name="rebalancer-api-tidy", daemon=True).start()
@@ -147,10 +170,10 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
             server.trigger.pull_trigger(lambda sock=sock: adopt(sock))
             continue
         for fd in fds:  # descriptors with any other message: not ours to keep
-            socket.close(fd)
-        if message in (b"S", b""):  # stop, or the parent is gone: the parent bounds the time
+            os.close(fd)
+        if message in (b"S", b""):  # stop, or the parent is gone (it no longer bounds the time)
             stopping.set()
-            drain(server, loop, time.monotonic() + 3600.0)
+            drain(server, loop, time.monotonic() + (60.0 if message else _ORPHAN_DRAIN))
             control.close()
             return
 
@@ -159,19 +182,26 @@ def serve_connections(control: socket.socket, factory: Callable[[], Any], thread
 class _Worker:
     """One spawned worker process, our end of its control socket, and its open connections."""
 
-    def __init__(self, ctx: Any, factory: Callable[[], Any], threads: int,
-                 on_exit: Callable[[_Worker], None]) -> None:
+    def __init__(self, ctx: Any, target_args: tuple[Any, ...], on_exit: Callable[[_Worker], None],
+                 on_change: Callable[[], None]) -> None:
         self.control, child = socket.socketpair()
-        self.process = ctx.Process(target=serve_connections, args=(child, factory, threads),
-                                   name="rebalancer-api-worker", daemon=True)
-        self.process.start()
-        child.close()
+        try:
+            self.process = ctx.Process(target=serve_connections, args=(child, *target_args),
+                                       name="rebalancer-api-worker", daemon=True)
+            self.process.start()
+        except BaseException:
+            self.control.close()
+            raise
+        finally:
+            child.close()
+        # A worker that reads nothing (starting, hung) must not block the parent for long.
+        self.control.settimeout(_CONTROL_TIMEOUT)
         self.connections = 0  # handed over and not reported closed
-        self._count_lock = threading.Lock()
         self.ready = threading.Event()
+        self.alive = True     # False once it has exited or stopped taking connections
         self.stopping = False
-        self._send_lock = threading.Lock()
-        self._on_exit = on_exit
+        self._lock = threading.Lock()
+        self._on_exit, self._on_change = on_exit, on_change
         self._monitor = threading.Thread(target=self._listen, name="rebalancer-api-monitor", daemon=True)
         self._monitor.start()
 
@@ -179,6 +209,8 @@ class _Worker:
         while True:
             try:
                 data = self.control.recv(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 data = b""
             if not data:  # the worker exited
@@ -187,65 +219,93 @@ class _Worker:
                 if byte == ord("R"):
                     self.ready.set()
                 elif byte == ord("c"):
-                    with self._count_lock:
+                    with self._lock:
                         self.connections -= 1
-        self.process.join(5.0)
+            self._on_change()
+        self.alive = False
+        self.process.join(_EXIT_JOIN)
         self._on_exit(self)
+        self._on_change()
 
     def hand_over(self, sock: socket.socket) -> bool:
-        """Give the worker a connection (ours is closed either way); False if it is gone."""
+        """Give the worker a connection; False (and the worker is taken out of service) if it
+        cannot take it. The caller closes its own copy of ``sock`` either way."""
         try:
-            with self._send_lock:
+            with self._lock:
                 socket.send_fds(self.control, [b"C"], [sock.fileno()])
-            with self._count_lock:
                 self.connections += 1
             return True
-        except OSError:
+        except OSError as exc:  # gone, or not reading its messages within the timeout
+            if self.alive:
+                _log.error("an API worker process did not take a connection (%s); no more are sent to it", exc)
+            self.alive = False
             return False
-        finally:
-            sock.close()
 
     def stop(self) -> None:
-        """Ask the worker to drain and exit (returns at once)."""
+        """Ask the worker to drain and exit (returns within the control timeout)."""
         self.stopping = True
-        with self._send_lock, contextlib.suppress(OSError):
+        with self._lock, contextlib.suppress(OSError):
             self.control.sendall(b"S")
 
     def join(self, deadline: float) -> None:
+        """Wait for the worker to exit until ``deadline`` (``time.monotonic()``), then end it."""
         self.process.join(max(deadline - time.monotonic(), 0.0))
         if self.process.is_alive():  # a request outlived the timeout: cut off
-            self.process.terminate()
-            self.process.join()
-        self._monitor.join()
+            self.process.kill()      # (SIGTERM is ignored by workers)
+            self.process.join(_EXIT_JOIN)
+        self._monitor.join(_EXIT_JOIN)
         self.control.close()
 
 
 class WorkerGroup:
-    """``processes`` worker processes serving the connections accepted on ``listener``.
+    """``processes`` worker processes serving the connections accepted on ``listeners``.
 
     A worker that dies (killed, out of memory) loses its connections, which clients see as
-    reset; it is replaced, and new connections go to the living workers.
+    reset; it is replaced, and meanwhile new connections go to the others. A worker that cannot
+    even build the app is not replaced (another would fail the same way): :meth:`wait_ready`
+    raises, and the others serve.
     """
 
-    def __init__(self, listener: socket.socket, factory: Callable[[], Any], processes: int, threads: int) -> None:
+    def __init__(self, listeners: list[socket.socket], factory: Callable[[], Any], processes: int, threads: int,
+                 port: int) -> None:
         if not SUPPORTED:
             raise RuntimeError("serving from worker processes needs socket.send_fds (POSIX)")
         if processes < 1:
             raise ValueError(f"a worker group needs at least 1 process, not {processes}")
-        self._listener, self._factory, self._threads = listener, factory, threads
+        self._listeners = listeners
+        self._target_args = (factory, threads, port)
         self._ctx = multiprocessing.get_context("spawn")  # never fork a process with running threads
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a worker became ready, closed a connection, exited
         self._closing = False
         self.failed = ""  # why a worker could not start, if one could not
         self._turn = itertools.count()
-        self.workers = [self._spawn() for _ in range(processes)]
-        listener.setblocking(False)
+        self.workers: list[_Worker] = []
+        try:
+            for _ in range(processes):
+                self.workers.append(self._spawn())
+        except BaseException:
+            self._closing = True
+            for w in self.workers:
+                w.stop()
+            for w in self.workers:
+                w.join(time.monotonic() + _EXIT_JOIN)
+            raise
+        self._selector = selectors.DefaultSelector()
+        for listener in listeners:
+            listener.setblocking(False)
+            self._selector.register(listener, selectors.EVENT_READ)
         self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._acceptor = threading.Thread(target=self._accept_loop, name="rebalancer-api-acceptor", daemon=True)
         self._acceptor.start()
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self._factory, self._threads, self._exited)
+        return _Worker(self._ctx, self._target_args, self._exited, self._notify)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def _exited(self, worker: _Worker) -> None:
         with self._lock:
@@ -256,7 +316,13 @@ class WorkerGroup:
                 _log.error("%s; see its traceback above", self.failed)
                 return
             _log.error("an API worker process exited (code %s); starting another", worker.process.exitcode)
-            self.workers[self.workers.index(worker)] = self._spawn()
+        replacement = self._spawn()  # outside the lock: spawning takes a while
+        with self._lock:
+            if self._closing:
+                replacement.stop()
+                replacement.join(time.monotonic() + _EXIT_JOIN)
+                return
+            self.workers[self.workers.index(worker)] = replacement
         worker.control.close()
 
     @property
@@ -267,47 +333,73 @@ class WorkerGroup:
         """Return once every worker has built the app and imported the engine; raise
         ``RuntimeError`` if one could not, ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not all(w.ready.is_set() for w in list(self.workers)):
-            if self.failed:
-                raise RuntimeError(self.failed)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"the API worker processes were not ready within {timeout} s")
-            time.sleep(0.01)  # events from several threads: polled
+        with self._changed:
+            while not all(w.ready.is_set() for w in self.workers):
+                if self.failed:
+                    raise RuntimeError(self.failed)
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"the API worker processes were not ready within {timeout} s")
+                self._changed.wait(0.1 if left is None else min(left, 0.1))
 
-    def _pick(self) -> _Worker:
-        """The worker with the fewest open connections (ties in turn)."""
-        with self._lock:
-            n, turn = len(self.workers), next(self._turn)
-            return min((self.workers[(turn + i) % n] for i in range(n)), key=lambda w: w.connections)
+    def _usable(self) -> list[_Worker]:
+        """The ready, living workers below the connection limit. Called with the lock held."""
+        return [w for w in self.workers if w.alive and w.ready.is_set() and w.connections < _CONNECTION_LIMIT]
+
+    def _pick(self) -> _Worker | None:
+        """Of :meth:`_usable`, the one with the fewest open connections (ties in turn); ``None``
+        if there is none now. Called with the lock held."""
+        usable = self._usable()
+        if not usable:
+            return None
+        turn = next(self._turn)
+        return min((usable[(turn + i) % len(usable)] for i in range(len(usable))), key=lambda w: w.connections)
 
     def _accept_loop(self) -> None:
-        while True:
-            readable, _, _ = select.select([self._listener, self._wake_r], [], [])
-            if self._wake_r in readable:
+        while not self._closing:
+            with self._changed:  # no worker can take one: leave new connections in the backlog
+                while not self._usable() and not self._closing:
+                    self._changed.wait(0.1)
+            ready = [key.fileobj for key, _ in self._selector.select(timeout=0.5)]
+            if self._wake_r in ready:
                 return
-            try:
-                sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                continue
-            except OSError:
-                return
-            for _ in range(3):  # a worker that has just died is replaced: try the next one
-                if self._pick().hand_over(sock.dup()):
-                    break
-            sock.close()
+            for listener in ready:
+                try:
+                    sock, _ = listener.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue
+                except OSError as exc:
+                    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                        _log.error("cannot accept connections (%s); retrying", exc)
+                        time.sleep(0.1)  # out of descriptors or memory: back off, keep serving
+                        continue
+                    raise
+                self._dispatch(sock)
+
+    def _dispatch(self, sock: socket.socket) -> None:
+        """Hand ``sock`` to a worker, trying another if one fails; closed if none can take it."""
+        with sock:
+            for _ in range(len(self.workers) + 1):
+                with self._lock:
+                    worker = self._pick()
+                if worker is None or worker.hand_over(sock):
+                    return
 
     def stop(self, deadline: float) -> None:
-        """Stop accepting (the listening socket is closed), let every worker finish its requests
-        in flight until ``deadline`` (``time.monotonic()``), then end them."""
-        with self._lock:
+        """Stop accepting (the listening sockets are closed), let every worker finish its
+        requests in flight until ``deadline`` (``time.monotonic()``), then end them."""
+        with self._changed:
             self._closing = True
             workers = list(self.workers)
+            self._changed.notify_all()
         self._wake_w.send(b"x")
-        self._acceptor.join()
-        self._listener.close()
+        self._acceptor.join(max(deadline - time.monotonic(), _EXIT_JOIN))
+        for listener in self._listeners:
+            listener.close()
         for w in workers:  # all at once: they drain in parallel
             w.stop()
         for w in workers:
             w.join(deadline)
+        self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

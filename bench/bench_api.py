@@ -247,7 +247,7 @@ def run_load(quick: bool) -> list[Row]:
     bodies = [json.dumps(rebalance_payload(variant=v)).encode() for v in range(VARIANTS)]
     small = [json.dumps(rebalance_payload(mc_paths=1_000, variant=v)).encode() for v in range(VARIANTS)]
     hello_budget = {"warmup": 3, "per_client": 60 if quick else 400, "max_seconds": 3.0 if quick else 30.0}
-    api_budget = {"warmup": 1, "per_client": 3 if quick else 30, "max_seconds": 4.0 if quick else 60.0}
+    api_budget = {"warmup": 2, "per_client": 3 if quick else 150, "max_seconds": 4.0 if quick else 60.0}
     runs: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pool.submit(time.sleep, 0).result()  # the child's start-up is not part of any timing

@@ -18,6 +18,7 @@ import getpass
 import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.storage import connect, data_dir
+
+_log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KINDS = (
@@ -96,6 +99,19 @@ class AuditLog:
         self._lock = threading.Lock()
         self._conn = connect(self.path)
         self._conn.executescript(_SCHEMA)
+        if not self.head_path.exists():
+            self._start_head()
+
+    def _start_head(self) -> None:
+        """A new log's head names no entry yet ("0 GENESIS"): from then on a missing head file
+        means one was deleted. Under the write lock, so it cannot replace a head written by a
+        process that has appended meanwhile."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not self.head_path.exists() and self._conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0:
+                self._write_head(0, GENESIS)
+        finally:
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
         self._conn.close()
@@ -136,7 +152,11 @@ class AuditLog:
         process appending at the same time (the API's worker processes, the desktop app) writes its
         head under the same lock, so the head never moves back. After the commit, so a process
         killed in between leaves the head one entry behind, never ahead."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked past the timeout: the entry is committed,
+            _log.warning("audit head not updated (%s); it lags until the next entry", exc)  # which counts
+            return
         try:
             seq, digest = self._conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             self._write_head(seq, digest)
@@ -174,6 +194,9 @@ class AuditLog:
         problems: list[str] = []
         hashes: dict[int, str] = {}
         prev, expected_seq, n = GENESIS, 1, 0
+        # The head first: it is written after its entry is committed, so every entry it names is
+        # in the rows read next, even while another process appends.
+        head = self.head_path.read_text(encoding="utf-8") if self.head_path.exists() else None
         rows = self._conn.execute(
             "SELECT seq, ts, user, kind, subject, payload, prev_hash, hash FROM audit_log ORDER BY seq")
         for seq, ts, user, kind, subject, payload, prev_hash, digest in rows:
@@ -186,15 +209,17 @@ class AuditLog:
                 problems.append(f"entry {seq}: content does not match its hash (edited)")
             prev, expected_seq = digest, seq + 1
             hashes[seq] = digest
-        problems += self._check_head(expected_seq - 1, hashes)
+        problems += self._check_head(head, expected_seq - 1, hashes)
         return VerifyResult(ok=not problems, entries=n, problems=problems)
 
-    def _check_head(self, last_seq: int, hashes: dict[int, str]) -> list[str]:
-        """Compare with the sidecar head. It may lag one entry behind the table (a process killed
-        between the commit and the head write), never run ahead of it."""
-        if not self.head_path.exists():
+    @staticmethod
+    def _check_head(head: str | None, last_seq: int, hashes: dict[int, str]) -> list[str]:
+        """Compare with the sidecar head (its text, ``None`` when there is no file). It may lag
+        behind the table (a process killed between the commit and the head write, or appends
+        after it was read), never run ahead of it."""
+        if head is None:
             return [] if last_seq == 0 else ["the head file is missing; deletions at the end cannot be ruled out"]
-        seq_text, _, digest = self.head_path.read_text(encoding="utf-8").strip().partition(" ")
+        seq_text, _, digest = head.strip().partition(" ")
         head_seq = int(seq_text) if seq_text.isdigit() else -1
         if head_seq > last_seq:
             return [f"entries {last_seq + 1}..{head_seq} are missing at the end (deleted)"]

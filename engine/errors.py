@@ -35,8 +35,8 @@ class RebalancerError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled whole (the API's worker processes send errors back): the default would call
-        # ``cls(*args)`` and lose the details, or rebuild a DataError's message twice.
+        # Pickled whole (to cross a process boundary): the default would call ``cls(*args)`` and
+        # lose the details, or rebuild a DataError's message twice.
         return _restore, (type(self), self.args, self.__dict__)
 
 

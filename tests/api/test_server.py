@@ -149,7 +149,8 @@ def test_cli_prints_url_and_token_and_stops_cleanly_on_sigterm() -> None:
         third = proc.stdout.readline()
         assert first.startswith("Smart Portfolio Rebalancer API listening on http://127.0.0.1:"), first
         assert second.strip() == "Token: env-token"
-        assert third.strip() == f"Worker processes: {default_processes()} × 1 request thread"
+        assert third.strip() == (f"Worker processes: {default_processes()} × 1 request thread" if default_processes()
+                                 else "Serving from this process: 4 request threads")
         port = int(first.rsplit(":", 1)[1])
         assert _get(port, "/api/scenarios")[0] == 401
         assert _get(port, "/api/health")[0] == 200
@@ -176,6 +177,24 @@ def test_cli_prints_url_and_token_and_stops_cleanly_on_sigterm() -> None:
 def test_cli_rejects_bad_counts(args: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "api", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_ctrl_c_to_the_process_group_stops_the_cli_cleanly() -> None:
+    # A terminal's Ctrl+C reaches every process of the group: the worker processes must leave
+    # the shutdown to the server (no KeyboardInterrupt in them, no request cut off).
+    proc = subprocess.Popen([sys.executable, "-m", "api", "--port", "0", "--token", "t"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1])
+        assert _get(port, "/api/health")[0] == 200
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "stopped" in out and "KeyboardInterrupt" not in err and "Traceback" not in err
 
 
 def test_cli_refuses_a_remote_host_without_the_flag() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from api import create_app
+from api import create_app, workers
 from api.examples import ENGINE_REBALANCE, SEED_REBALANCE
 from api.server import EmbeddedServer
 from tests.api.conftest import TOKEN
@@ -75,6 +75,13 @@ def served(tmp_path):
     server.stop()
 
 
+def _without_metadata(raw: bytes) -> bytes:
+    """The body up to its ``metadata`` (the last key: timestamp and request id differ by nature)."""
+    head, sep, _ = raw.rpartition(b', "metadata": ')
+    assert sep, raw[-200:]
+    return head
+
+
 def test_workers_answer_byte_for_byte_like_one_process(served):
     with EmbeddedServer(create_app({"API_TOKEN": TOKEN})) as single:
         for method, path, body in [("POST", "/api/rebalance", SEED_REBALANCE), ("POST", "/api/rebalance", ENGINE_REBALANCE),
@@ -85,9 +92,9 @@ def test_workers_answer_byte_for_byte_like_one_process(served):
             for port in (single.port, served.port):
                 with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=60)) as conn:
                     status, raw = _request(conn, method, path, body)
-                    answer = json.loads(raw)
-                    assert set(answer.pop("metadata")) == {"timestamp", "engine_version", "model_version", "request_id"}
-                    answers.append((status, answer))
+                    assert set(json.loads(raw)["metadata"]) == {"timestamp", "engine_version", "model_version",
+                                                                "request_id"}
+                    answers.append((status, _without_metadata(raw)))
             assert answers[0] == answers[1], path
     assert served.token == TOKEN and served.processes == 2 and served.threads == 1
 
@@ -191,3 +198,49 @@ def test_a_worker_that_cannot_build_the_app_fails_the_start_without_respawning()
         assert len(server._group.workers) == 1 and not server._group.workers[0].process.is_alive()
     finally:
         server.stop()
+
+
+def half_broken_app(marker_dir: str) -> Flask:
+    """The first worker to build it fails; the others build :func:`probe_app`."""
+    try:
+        os.close(os.open(Path(marker_dir, "first"), os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return probe_app(marker_dir)
+    raise RuntimeError("this worker cannot build the app")
+
+
+def test_the_living_workers_serve_when_one_cannot_start(tmp_path):
+    server = EmbeddedServer(factory=functools.partial(half_broken_app, str(tmp_path)), token=TOKEN,
+                            processes=2).start()
+    try:
+        with pytest.raises(RuntimeError, match="failed to start"):
+            server.wait_ready(60)
+        _until(lambda: sum(w.ready.is_set() for w in server._group.workers) == 1)
+        pids = set()
+        for _ in range(4):
+            with closing(http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)) as conn:
+                pids.add(_pid(conn))
+        assert len(pids) == 1
+    finally:
+        server.stop()
+
+
+def slow_app(seconds: float) -> Flask:
+    time.sleep(seconds)
+    return create_app({"API_TOKEN": TOKEN})
+
+
+def test_a_connection_made_while_the_workers_start_waits_for_them():
+    with EmbeddedServer(factory=functools.partial(slow_app, 1.0), token=TOKEN, processes=1) as server:
+        assert not server._group.workers[0].ready.is_set()
+        with closing(http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)) as conn:
+            status, raw = _request(conn, "POST", "/api/rebalance", SEED_REBALANCE)
+        assert status == 200 and json.loads(raw)["trades"]
+
+
+def test_without_send_fds_the_server_serves_from_one_process(monkeypatch):
+    monkeypatch.setattr(workers, "SUPPORTED", False)
+    server = EmbeddedServer(token=TOKEN, processes=2)
+    assert server.processes == 0 and server.threads == 4
+    with server, closing(http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)) as conn:
+        assert _request(conn, "POST", "/api/rebalance", SEED_REBALANCE)[0] == 200

@@ -51,3 +51,24 @@ def test_api_is_imported_only_when_the_server_starts() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"QT_QPA_PLATFORM": "offscreen", "PYQTGRAPH_QT_LIB": "PySide6", "PATH": ""})
     assert out.stdout.strip() == "False"
+
+
+def test_switching_off_stops_in_the_background_and_closing_waits(qtbot) -> None:
+    switch = ApiSwitch()
+    with qtbot.waitSignal(switch.started, timeout=60_000):
+        switch.start()
+    server = switch.server
+    switch.stop()  # returns at once: the worker processes exit on a worker thread
+    assert not switch.running and not switch.toggle_action.isChecked() and switch._stopping == [server]
+    switch.stop(wait=True)  # closing the window: waits for the stop in progress
+    assert not server.running and switch._stopping == []
+
+
+def test_switching_off_while_starting_stops_the_new_server_unannounced(qtbot) -> None:
+    switch = ApiSwitch()
+    stopped: list[bool] = []
+    switch.stopped.connect(lambda: stopped.append(True))
+    switch.start()
+    switch.toggle_action.setChecked(False)  # before the server is up
+    qtbot.waitUntil(lambda: switch._starter is None and not switch._stopping, timeout=60_000)
+    assert not switch.running and stopped == []

@@ -141,8 +141,8 @@ class _SlowHeadLog(AuditLog):
         super()._write_head(seq, digest)
 
 
-def _append_many(path: str, n: int, user: str, start) -> None:
-    with _SlowHeadLog(path) as log:
+def _append_many(path: str, n: int, user: str, start, slow: bool = True) -> None:
+    with (_SlowHeadLog if slow else AuditLog)(path) as log:
         start.wait(60)  # all writers at once
         for i in range(n):
             log.append("config_change", {"i": i}, subject=user, user=user)
@@ -169,3 +169,22 @@ def test_processes_appending_at_once_keep_one_chain_and_the_head_at_its_end(tmp_
         seq, digest = log.head_path.read_text(encoding="utf-8").split()
         assert (int(seq), digest) == (entries[-1].seq, entries[-1].hash)
     assert not (tmp_path / "head-moved-back").exists()
+
+
+def test_verify_while_another_process_appends_never_sees_the_head_ahead(tmp_path) -> None:
+    import multiprocessing
+
+    path = str(tmp_path / "audit.sqlite3")
+    AuditLog(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    writer = ctx.Process(target=_append_many, args=(path, 600, "w", start, False))
+    writer.start()
+    results = []
+    with AuditLog(path) as log:
+        start.wait(60)
+        while writer.is_alive():
+            results.append(log.verify())
+    writer.join(60)
+    assert writer.exitcode == 0 and len(results) > 5
+    assert all(r.ok for r in results), next(r.problems for r in results if not r.ok)
