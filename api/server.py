@@ -81,7 +81,13 @@ class EmbeddedServer:
         desktop app pass :func:`default_processes`.
     factory
         With ``processes``: builds the WSGI app in each worker (picklable, e.g. a module-level
-        function or a ``functools.partial`` of one); default ``create_app`` with the token.
+        function or a ``functools.partial`` of one); default ``create_app``. Either way the app
+        requires :attr:`token`.
+
+    Workers are spawned, so a script that starts a server with ``processes`` must guard its
+    entry point with ``if __name__ == "__main__":``, as :mod:`multiprocessing` requires (a
+    worker imports the main module; unguarded, it would start a server of its own and fail:
+    :meth:`wait_ready` then says so).
     """
 
     def __init__(self, app: Flask | None = None, *, host: str = "127.0.0.1", port: int = 0,
