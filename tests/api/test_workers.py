@@ -244,3 +244,17 @@ def test_without_send_fds_the_server_serves_from_one_process(monkeypatch):
     assert server.processes == 0 and server.threads == 4
     with server, closing(http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)) as conn:
         assert _request(conn, "POST", "/api/rebalance", SEED_REBALANCE)[0] == 200
+
+
+def test_the_token_given_to_the_server_is_the_one_its_workers_require():
+    factory = functools.partial(create_app, {"API_TOKEN": "the-factory-s-own"})
+    with EmbeddedServer(factory=factory, token="given", processes=1) as server:
+        server.wait_ready(60)
+        assert server.token == "given"
+        with closing(http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)) as conn:
+            conn.request("GET", "/api/scenarios", headers={"Authorization": "Bearer given"})
+            response = conn.getresponse()
+            assert response.status == 200 and response.read()
+            conn.request("GET", "/api/scenarios", headers={"Authorization": "Bearer the-factory-s-own"})
+            response = conn.getresponse()
+            assert response.status == 401 and response.read()
